@@ -1,0 +1,3 @@
+from spsr_lib.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""The one exception type the command line turns into a one-line message.
+
+Library code raises :class:`SPSRError` (or a subclass) for problems a user can fix: a bad file, a
+missing weight file, an unknown config key.  The message must say *which file*, *what is wrong* and
+*what to do*; the CLI prints it as ``spsr: error: <message>`` and exits with status 2, never with a
+traceback.
+"""
+
+from __future__ import annotations
+
+
+class SPSRError(Exception):
+    """A user-facing error with a complete, one-line message."""
+
+
+class ConfigError(SPSRError, ValueError):
+    """A configuration file or override is invalid (unknown key, wrong type, bad value)."""
+
+
+class CheckpointError(SPSRError):
+    """A checkpoint cannot be read or does not match the architecture."""
+
+
+class WeightsUnavailableError(SPSRError):
+    """Pretrained weights (VGG, LPIPS trunk, NIQE/Ma parameters) are not on this machine."""
