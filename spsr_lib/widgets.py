@@ -21,6 +21,7 @@ import numpy as np
 from spsr_lib.errors import SPSRError
 
 __all__ = [
+    "as_image",
     "to_float",
     "to_uint8",
     "wipe",
@@ -37,6 +38,27 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # conversions: every function accepts uint8 [0,255] or float [0,1] and answers in the input's kind
 # --------------------------------------------------------------------------------------------------
+def as_image(x: Any, vmax: float = 1.0) -> np.ndarray:
+    """HxWx3 float32 in [0,1] from a tensor (1x3xHxW or 3xHxW) or array, divided by ``vmax``.
+
+    Gradient maps (Sec. 3.1: sqrt(dx^2 + dy^2) per channel) reach sqrt(2) and are mostly small, so
+    showing them with ``vmax`` below 1 brightens thin edges without changing which pixels are bright.
+    """
+    if hasattr(x, "detach"):  # a torch tensor; duck-typed so this module never imports torch
+        x = x.detach().float().cpu().numpy()
+    arr = np.asarray(x)
+    arr = arr.astype(np.float32) / 255.0 if arr.dtype == np.uint8 else arr.astype(np.float32)
+    if arr.ndim == 4:
+        if arr.shape[0] != 1:
+            raise SPSRError(f"as_image: expected a single image, got a batch of shape {arr.shape}; index it first")
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+        arr = arr.transpose(1, 2, 0)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    return to_float(arr / float(vmax))
+
+
 def _check_image(img: np.ndarray, name: str = "image") -> np.ndarray:
     arr = np.asarray(img)
     if arr.ndim == 2:  # grayscale: show it as RGB so every composite has 3 channels

@@ -9,6 +9,7 @@ import pytest
 
 from spsr_lib.errors import SPSRError
 from spsr_lib.widgets import (
+    as_image,
     blend,
     compare_slider,
     crop_box,
@@ -185,3 +186,17 @@ def test_slider_rejects_unknown_names(pair):
         compare_slider({"SR": pair[0], "HR": pair[1]}, left="GT")
     with pytest.raises(SPSRError):
         compare_slider({})
+
+
+def test_as_image_accepts_tensors_and_scales(pair):
+    import torch
+
+    a, _ = pair
+    chw = torch.from_numpy(a).permute(2, 0, 1).float() / 255
+    np.testing.assert_allclose(as_image(chw[None]), a / 255.0, atol=1e-6)
+    np.testing.assert_allclose(as_image(a), a / 255.0, atol=1e-6)
+    grad = torch.full((1, 3, 4, 5), 0.25)
+    np.testing.assert_allclose(as_image(grad, vmax=0.5), 0.5)
+    assert as_image(torch.ones(1, 1, 4, 5)).shape == (4, 5, 3)
+    with pytest.raises(SPSRError, match="batch"):
+        as_image(torch.zeros(2, 3, 4, 4))
