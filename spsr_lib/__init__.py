@@ -46,7 +46,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 # subpackages that are imported on attribute access (``spsr_lib.metrics.psnr``)
-_SUBMODULES = {"metrics", "widgets", "losses", "errors"}
+_SUBMODULES = {"metrics", "widgets", "plots", "losses", "errors"}
 
 __all__ = ["__version__", *_EXPORTS, *sorted(_SUBMODULES)]
 
