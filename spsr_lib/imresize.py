@@ -109,8 +109,8 @@ def _resize_axis(x: torch.Tensor, dim: int, weights: np.ndarray, indices: np.nda
     The resized axis is moved to the front and the rest flattened, so each tap is one contiguous
     row gather plus a multiply and an add (separate, not fused, like a plain C loop).
     """
-    w = torch.from_numpy(np.ascontiguousarray(weights)).to(device=x.device, dtype=x.dtype)
-    idx = torch.from_numpy(np.ascontiguousarray(indices)).to(x.device)
+    w = torch.tensor(weights, dtype=x.dtype, device=x.device)  # copies: the cached tables are read-only
+    idx = torch.tensor(indices, device=x.device)
     xm = x.movedim(dim, 0)
     rest = xm.shape[1:]
     x2 = xm.reshape(xm.shape[0], -1)
@@ -147,7 +147,7 @@ def _as_float64(img: Array) -> tuple[torch.Tensor, dict]:
         if img.ndim not in (2, 3):
             raise ValueError(f"imresize: numpy input must be HxW or HxWxC, got shape {img.shape}")
         info = {"kind": "numpy", "dtype": img.dtype, "float": img.dtype.kind == "f", "hw": (0, 1)}
-        return torch.from_numpy(np.ascontiguousarray(img)).to(torch.float64), info
+        return torch.from_numpy(np.array(img, dtype=np.float64)), info
     if isinstance(img, torch.Tensor):
         if img.dim() not in (2, 3, 4):
             raise ValueError(f"imresize: tensor input must be HxW, CxHxW or NxCxHxW, got {tuple(img.shape)}")
