@@ -1,0 +1,142 @@
+# %% [markdown]
+# # 00 · Quick start: super-resolve a real image
+#
+# **What you will learn**
+# - load SPSR weights (the kit's demo weights, or the authors' `spsr.pth`) with one call;
+# - make a ×4 low-resolution (LR) input the way the paper does, with MATLAB's bicubic `imresize`;
+# - super-resolve it with `spsr_lib.upscale` and compare SR, bicubic and the high-resolution (HR)
+#   original with numbers, enlarged crops, a difference map and a slider.
+#
+# **Paper**: Ma et al., *Structure-Preserving Super Resolution with Gradient Guidance*, CVPR 2020:
+# Sec. 1 and Fig. 1 (GAN-based SR distorts geometric structure; SPSR keeps it), Sec. 4.2 (evaluation).
+#
+# **Modes**: with `SPSR_FAST=1` (what `make test` sets) the image is small so that the notebook runs
+# in seconds on a CPU; without it the same cells process a larger crop. The outputs stored in this
+# file come from the run described by the "run info" line below.
+
+# %%
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+from IPython.display import display
+from skimage import data
+
+import spsr_lib
+from spsr_lib import metrics, plots, widgets
+
+FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+torch.manual_seed(0)
+if FAST:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+# %%
+# run info: which mode and hardware produced the outputs stored in this notebook
+cpu = platform.processor() or platform.machine()
+if Path("/proc/cpuinfo").exists():
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), cpu)
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+print(f"spsr-kit {spsr_lib.__version__} | torch {torch.__version__} | {'fast' if FAST else 'full'} mode | "
+      f"{cpu}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads | {gpu}")
+
+# %% [markdown]
+# ## 1. Weights
+#
+# `spsr_lib.load_generator` reads the authors' checkpoint layout (`spsr.pth` from the official
+# repository, 884 keys), the kit's training checkpoints and `.safetensors` files, and infers the
+# architecture from the weights. The kit ships small demo weights trained with its own trainer
+# (`data/demo_weights/spsr_demo_x4.safetensors`; they are not the paper's model). To use the authors'
+# model, set `SPSR_WEIGHTS=/path/to/spsr.pth` before starting Jupyter. If neither file is present, an
+# untrained network is used so that every cell still runs: the pictures then show the pipeline, not
+# SPSR's quality.
+
+# %%
+weights = Path(os.environ.get("SPSR_WEIGHTS", "../data/demo_weights/spsr_demo_x4.safetensors"))
+if weights.is_file():
+    model = spsr_lib.load_generator(weights)
+    source = weights.name
+else:
+    model = spsr_lib.SPSRNet(nf=16, nb=4)
+    source = "untrained SPSRNet (no weight file found)"
+model.eval()
+n_params = sum(p.numel() for p in model.parameters())
+print(f"{source}: {type(model).__name__}(nf={model.nf}, nb={model.nb}), {n_params:,} parameters, x{model.scale}")
+
+# %% [markdown]
+# ## 2. A low-resolution input
+#
+# The benchmark LR images of the paper are the HR images shrunk ×1/4 by MATLAB's antialiased
+# bicubic `imresize`; `spsr_lib.imresize` reproduces it bit for bit on uint8 images. The bicubic
+# enlargement of the LR image is the baseline every SR method has to beat.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+size = 128 if FAST else 256
+top, left = 128 - size // 2, 224 - size // 2  # the face: eyes, hair and skin, thin edges and texture
+hr = data.astronaut()[top:top + size, left:left + size]
+lr = spsr_lib.imresize(hr, 1 / 4)
+bicubic = spsr_lib.imresize(lr, 4)
+print("HR", hr.shape, hr.dtype, "| LR", lr.shape, "| bicubic x4", bicubic.shape)
+
+# %% [markdown]
+# ## 3. Super-resolve
+#
+# `upscale` takes a numpy image, a tensor or a PIL image and gives back the same kind. Large images
+# can be processed in tiles (`tile=256` or `tile="auto"`), which bounds memory; the CLI equivalent is
+# `spsr infer input.png --out results/`.
+
+# %%
+sr = spsr_lib.upscale(lr, model, device="cpu" if FAST else "auto")
+print("SR", sr.shape, sr.dtype)
+
+# %% [markdown]
+# ## 4. How close is it?
+#
+# PSNR and SSIM are computed like the paper's tables: on the luminance (Y) channel with 4 pixels
+# shaved from every border. Both reward blur; SPSR is a perceptual method, so it is judged by its
+# structures (and by LPIPS / PI in notebook 05) as much as by PSNR.
+
+# %%
+table = {name: {"PSNR (dB)": metrics.psnr(img, hr, scale=4), "SSIM": metrics.ssim(img, hr, scale=4)}
+         for name, img in {"bicubic": bicubic, "SPSR": sr}.items()}
+for name, row in table.items():
+    print(f"{name:8s}", "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+plots.metric_bars(table);
+
+# %%
+notes = {k: f"PSNR {v['PSNR (dB)']:.2f} dB" for k, v in table.items()}
+crop = dict(center=(100 - top, 224 - left), size=size // 4)  # the eyes (row 100, column 224 of astronaut)
+plots.side_by_side({"bicubic": bicubic, "SPSR": sr, "HR": hr}, zoom=1, notes=notes, **crop);
+
+# %% [markdown]
+# Where does each result differ from the HR image? Bright means a large difference; both maps share
+# one colour scale.
+
+# %%
+plots.difference_crops({"bicubic": bicubic, "SPSR": sr, "HR": hr}, reference="HR", **crop);
+
+# %% [markdown]
+# ## 5. Slider
+#
+# Drag the slider to wipe between two images, switch to *blend* to cross-fade, pick other images in
+# the drop-downs, and zoom into a region with the zoom controls. The static figure under it shows the
+# same comparison for readers without a running kernel (GitHub, HTML exports).
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+slider = widgets.compare_slider({"SPSR": sr, "HR": hr, "bicubic": bicubic}, position=0.5)
+display(slider.widget)
+plots.wipe_figure(sr, hr, position=0.5, labels=("SPSR", "HR"));
+
+# %% [markdown]
+# ## Next
+# - `01_gradient_maps`: the gradient operator SPSR is built on, and why LR gradients lose thin edges.
+# - `02_gradient_branch`: the network, part by part, with real tensors.
+# - `03_loss_ablations`: what each loss term adds, as an experiment.
+# - `04_gan_training_gpu`: training SPSR from a config, on GPU or (tiny) on CPU.
+# - `05_evaluation`: the paper's tables on Set5 / Set14 / BSD100, and per-image browsing.
+#
+# From the command line: `spsr demo` writes a report for the sample images, `spsr infer` processes
+# files and folders.
