@@ -98,17 +98,32 @@ def imresize_output_size(in_hw: tuple[int, int], scale: float) -> tuple[int, int
     return tuple(max(1, math.ceil(n * scale - 1e-9)) for n in in_hw)  # type: ignore[return-value]
 
 
-def _round_u8(x: torch.Tensor) -> torch.Tensor:
+def _round_u8(x):
     """MATLAB's double -> uint8: saturate, then round half away from zero (= half up here)."""
+    if isinstance(x, np.ndarray):
+        return np.floor(np.clip(x, 0.0, 255.0) + 0.5)
     return torch.floor(x.clamp(0.0, 255.0) + 0.5)
 
 
-def _resize_axis(x: torch.Tensor, dim: int, weights: np.ndarray, indices: np.ndarray) -> torch.Tensor:
+def _resize_axis(x, dim: int, weights: np.ndarray, indices: np.ndarray):
     """out[i] = sum_k weights[i, k] * x[indices[i, k]] along ``dim``, accumulated in tap order.
 
-    The resized axis is moved to the front and the rest flattened, so each tap is one contiguous
-    row gather plus a multiply and an add (separate, not fused, like a plain C loop).
+    The resized axis is moved to the front and the rest flattened, so each tap is one contiguous row
+    gather, a multiply and an add (separate, not fused, like a plain C loop).  numpy arrays stay in
+    numpy (no thread-pool start-up per call: data-loader workers resize many small crops); tensors stay
+    on their device.  Both give bit-identical float64 results.
     """
+    if isinstance(x, np.ndarray):
+        xm = np.moveaxis(x, dim, 0)
+        rest = xm.shape[1:]
+        x2 = xm.reshape(xm.shape[0], -1)
+        out = np.zeros((weights.shape[0], x2.shape[1]))
+        buf = np.empty_like(out)
+        for k in range(weights.shape[1]):
+            np.take(x2, indices[:, k], axis=0, out=buf)
+            buf *= weights[:, k, None]
+            out += buf
+        return np.moveaxis(out.reshape(weights.shape[0], *rest), 0, dim)
     w = torch.tensor(weights, dtype=x.dtype, device=x.device)  # copies: the cached tables are read-only
     idx = torch.tensor(indices, device=x.device)
     xm = x.movedim(dim, 0)
@@ -141,13 +156,13 @@ def _plan(
     return scales, out_hw  # type: ignore[return-value]
 
 
-def _as_float64(img: Array) -> tuple[torch.Tensor, dict]:
-    """A float64 tensor view of numpy HW/HWC (H, W = dims 0, 1) or torch [N][C]HW (dims -2, -1)."""
+def _as_float64(img: Array) -> tuple[np.ndarray | torch.Tensor, dict]:
+    """A float64 copy: numpy HW/HWC (H, W = dims 0, 1) stays numpy; torch [N][C]HW (dims -2, -1) stays torch."""
     if isinstance(img, np.ndarray):
         if img.ndim not in (2, 3):
             raise ValueError(f"imresize: numpy input must be HxW or HxWxC, got shape {img.shape}")
         info = {"kind": "numpy", "dtype": img.dtype, "float": img.dtype.kind == "f", "hw": (0, 1)}
-        return torch.from_numpy(np.array(img, dtype=np.float64)), info
+        return np.array(img, dtype=np.float64), info
     if isinstance(img, torch.Tensor):
         if img.dim() not in (2, 3, 4):
             raise ValueError(f"imresize: tensor input must be HxW, CxHxW or NxCxHxW, got {tuple(img.shape)}")
@@ -157,13 +172,13 @@ def _as_float64(img: Array) -> tuple[torch.Tensor, dict]:
     raise TypeError(f"imresize: expected a numpy array or torch tensor, got {type(img).__name__}")
 
 
-def _restore(t: torch.Tensor, info: dict) -> Array:
+def _restore(t: np.ndarray | torch.Tensor, info: dict) -> Array:
     if _is_uint8(info):
         t = _round_u8(t)
     elif not info["float"]:
-        t = t.round()  # other integer types: nearest, no saturation beyond the dtype's own cast
+        t = t.round()  # other integer types: nearest; the cast below saturates or wraps like numpy/torch
     if info["kind"] == "numpy":
-        return np.ascontiguousarray(t.numpy().astype(info["dtype"], copy=False))
+        return np.ascontiguousarray(t.astype(info["dtype"], copy=False))
     return t.to(info["dtype"])
 
 
@@ -172,10 +187,10 @@ def _is_uint8(info: dict) -> bool:
 
 
 def _run_passes(
-    t: torch.Tensor,
+    t: np.ndarray | torch.Tensor,
     tables: list[tuple[int, np.ndarray, np.ndarray]],
     round_between: bool,
-) -> torch.Tensor:
+):
     for n, (dim, weights, indices) in enumerate(tables):
         t = _resize_axis(t, dim, weights, indices)
         if round_between and n < len(tables) - 1:
@@ -251,6 +266,6 @@ def imresize_crop(
     ww, iw = ww[left : left + width], iw[left : left + width]
     # the row pass works column by column, so restrict it to the columns the column pass will read
     c0, c1 = int(iw.min()), int(iw.max()) + 1
-    t = t.narrow(wdim, c0, c1 - c0)
+    t = t.narrow(wdim, c0, c1 - c0) if isinstance(t, torch.Tensor) else np.take(t, np.arange(c0, c1), axis=wdim)
     out = _run_passes(t, [(hdim, wh, ih), (wdim, ww, iw - c0)], round_between=mode == "matlab" and _is_uint8(info))
     return _restore(out, info)
