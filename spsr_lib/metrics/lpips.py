@@ -1,0 +1,3 @@
+"""placeholder"""
+def lpips(*a, **k):
+    raise NotImplementedError

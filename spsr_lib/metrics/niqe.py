@@ -1,0 +1,3 @@
+"""placeholder"""
+def niqe(*a, **k):
+    raise NotImplementedError

