@@ -9,6 +9,16 @@ import torch.nn.functional as F
 from spsr_lib.gradient import GradientMap, gradient_map
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models: thread hand-off costs more than it saves on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
 def conv_reference(x: torch.Tensor, padding: int) -> torch.Tensor:
     """The official operator literally: per-channel conv2d with the fixed kernels, sqrt(v^2 + h^2 + 1e-6)."""
     kv = torch.tensor([[0, -1, 0], [0, 0, 0], [0, 1, 0]], dtype=x.dtype).view(1, 1, 3, 3)
