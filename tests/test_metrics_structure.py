@@ -50,5 +50,5 @@ def test_structure_metrics_ignore_a_flat_colour_shift_but_not_blur(pair):
     hr = (hr.astype(np.int16) // 2 + 60).astype(np.uint8)  # headroom: no clipping below
     shifted = hr + np.uint8(12)
     assert M.psnr(shifted, hr) < 29  # a 12-level shift costs a lot of PSNR ...
-    assert M.gradient_l1(shifted, hr) == 0.0  # ... and no structure
+    assert M.gradient_l1(shifted, hr) < 1e-12  # ... and no structure (float rounding only)
     assert M.gradient_l1(sr_blur, pair[1]) > 0.005
