@@ -235,3 +235,67 @@ class PairedImageDataset(torch.utils.data.Dataset):
             flips = rng.random(3) < 0.5
             lr_patch, hr_patch = augment([lr_patch, hr_patch], *(bool(f) for f in flips))
         return {"lr": _to_chw(lr_patch), "hr": _to_chw(hr_patch), "name": self.hr_paths[i].stem}
+
+
+# -- offline preparation (``spsr data prepare``) ---------------------------------------------------------------
+def subimage_starts(length: int, crop: int, step: int, thresh: int) -> list[int]:
+    """Official ``extract_subimgs_single.py``: starts every ``step``, plus a last crop flush with the end
+    when more than ``thresh`` pixels would otherwise be left over.  Empty when ``length < crop``."""
+    if length < crop:
+        return []
+    starts = list(range(0, length - crop + 1, step))
+    if length - (starts[-1] + crop) > thresh:
+        starts.append(length - crop)
+    return starts
+
+
+def prepare_subimages(
+    hr: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    crop: int = 480,
+    step: int = 240,
+    thresh: int = 48,
+    scale: int = 4,
+    lr_mode: str = "matlab",
+    progress: bool = True,
+) -> dict:
+    """Cut HR images into ``crop`` sub-images (``<stem>_s001.png``, row-major, as the official script) under
+    ``out/HR`` and write their LR (``imresize`` in ``lr_mode``, uint8 PNG) under ``out/LR_x<scale>``.
+
+    ``lr_mode="official_float"`` quantises the float LR to uint8 when saving, as the official
+    ``generate_dataset.py`` did with cv2.  Images smaller than ``crop`` are skipped and listed.
+    Returns counts: ``{"images", "subimages", "skipped": [names]}``.
+    """
+    from tqdm import tqdm
+
+    from spsr_lib.image_io import write_image
+
+    if crop % scale:
+        raise SPSRError(f"prepare: crop {crop} must be a multiple of scale {scale} so LR sub-images align")
+    if lr_mode not in MODES:
+        raise SPSRError(f"prepare: lr_mode must be one of {MODES}, got {lr_mode!r}")
+    out = Path(out)
+    files = list_images(hr)
+    n_sub, skipped = 0, []
+    for path in tqdm(files, desc="sub-images", unit="img", disable=not progress, leave=False):
+        img = read_image_uint8(path)
+        ys = subimage_starts(img.shape[0], crop, step, thresh)
+        xs = subimage_starts(img.shape[1], crop, step, thresh)
+        if not ys or not xs:
+            skipped.append(path.name)
+            continue
+        index = 0
+        for y in ys:
+            for x in xs:
+                index += 1
+                sub = np.ascontiguousarray(img[y : y + crop, x : x + crop])
+                name = f"{path.stem}_s{index:03d}.png"
+                write_image(out / "HR" / name, sub)
+                src = sub if lr_mode == "matlab" else sub.astype(np.float32) / 255.0
+                lr = imresize(src, 1.0 / scale, mode=lr_mode)
+                write_image(out / f"LR_x{scale}" / name, lr)
+                n_sub += 1
+    if skipped:
+        warnings.warn(f"prepare: skipped {len(skipped)} image(s) smaller than {crop} px: {', '.join(skipped)}", stacklevel=2)
+    return {"images": len(files) - len(skipped), "subimages": n_sub, "skipped": skipped}

@@ -187,3 +187,32 @@ def test_bad_arguments():
         PairedImageDataset([], lr_mode="cv2")
     with pytest.raises(SPSRError, match="image folder not found"):
         PairedImageDataset("/nonexistent/folder")
+
+
+def test_subimage_starts_follow_the_official_script():
+    from spsr_lib.data import subimage_starts
+
+    assert subimage_starts(2040, 480, 240, 48) == [0, 240, 480, 720, 960, 1200, 1440, 1560]  # 120 px left
+    assert subimage_starts(1356, 480, 240, 48) == [0, 240, 480, 720, 876]  # 156 px left > 48: flush crop
+    assert subimage_starts(1000, 480, 240, 48) == [0, 240, 480]  # 40 px left <= 48: dropped
+    assert subimage_starts(479, 480, 240, 48) == []
+
+
+def test_prepare_cuts_sub_images_and_their_lr(tmp_path, sample_image):
+    from spsr_lib.cli import main
+
+    src = tmp_path / "src"
+    write_image(src / "big.png", sample_image[:200, :170])
+    write_image(src / "tiny.png", sample_image[:50, :50])
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match=r"skipped 1 image\(s\) smaller than 96 px: tiny.png"):
+        rc = main(["data", "prepare", str(src), str(out), "--crop", "96", "--step", "48", "--thresh", "8", "--no-progress"])
+    assert rc == 0
+    names = sorted(p.name for p in (out / "HR").iterdir())
+    # rows 0, 48, 96 (8 px left, not > 8: no flush crop); columns 0, 48 and a flush 74 (26 px left)
+    assert names == [f"big_s{i:03d}.png" for i in range(1, 10)]
+    big = read_image_uint8(src / "big.png")
+    np.testing.assert_array_equal(read_image_uint8(out / "HR" / "big_s006.png"), big[48:144, 74:170])
+    np.testing.assert_array_equal(read_image_uint8(out / "LR_x4" / "big_s006.png"), imresize(big[48:144, 74:170], 0.25))
+    ds = PairedImageDataset(out / "HR", lr=out / "LR_x4", patch_size=64)
+    assert len(ds) == 9 and ds[0]["lr"].shape == (3, 16, 16)
