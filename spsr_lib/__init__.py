@@ -11,6 +11,8 @@ needs it, never the import of the package.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from spsr_lib.version import __version__
@@ -64,3 +66,19 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+class _Package(types.ModuleType):
+    """Keeps ``spsr_lib.imresize`` the function once ``spsr_lib.imresize`` the module is imported.
+
+    Importing a submodule sets ``package.<submodule>`` to the module, which would hide an exported
+    function of the same name (and ``__getattr__`` is never asked again).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == value.__name__:
+            value = getattr(value, name, value)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -96,3 +96,14 @@ def test_percent_parser_round_trip():
     text = "header\n# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n\n# %%\n# NBVAL_CHECK_OUTPUT\nprint(x)\n"
     assert builder.parse_source(text) == [("markdown", "# Title\n\ntext"), ("code", "x = 1"),
                                           ("code", "# NBVAL_CHECK_OUTPUT\nprint(x)")]
+
+
+def test_public_imresize_stays_a_function_after_its_module_is_imported():
+    """Notebooks call ``spsr_lib.imresize(...)`` after ``load_benchmark_set`` imported the module of that name."""
+    import subprocess
+    import sys
+
+    code = ("import spsr_lib, spsr_lib.benchmark_sets, spsr_lib.imresize; "
+            "import numpy as np; print(spsr_lib.imresize(np.zeros((8, 8, 3), np.uint8), 0.5).shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "(4, 4, 3)", out.stderr[-500:]
