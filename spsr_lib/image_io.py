@@ -162,6 +162,8 @@ def _decode(path: str | os.PathLike) -> np.ndarray:
         arr = np.repeat(gray[:, :, None], 3, axis=2)
     elif img.mode in ("RGBA", "RGBa", "RGBX"):
         arr = np.asarray(img)[:, :, :3]
+    elif img.mode == "RGB":
+        arr = np.asarray(img)  # one copy, not two (convert() would copy first): DIV2K decode cost matters
     else:
         arr = np.asarray(img.convert("RGB"))
     return _apply_orientation(np.ascontiguousarray(arr), orientation)

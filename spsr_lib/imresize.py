@@ -253,9 +253,10 @@ def imresize_crop(
     """
     if mode not in MODES:
         raise ValueError(f"imresize_crop: mode must be one of {MODES}, got {mode!r}")
-    t, info = _as_float64(img)
-    hdim, wdim = info["hw"]
-    in_hw = (int(t.shape[hdim]), int(t.shape[wdim]))
+    if not isinstance(img, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"imresize_crop: expected a numpy array or torch tensor, got {type(img).__name__}")
+    hdim, wdim = (0, 1) if isinstance(img, np.ndarray) else (img.dim() - 2, img.dim() - 1)
+    in_hw = (int(img.shape[hdim]), int(img.shape[wdim]))
     out_hw = imresize_output_size(in_hw, scale)
     if top < 0 or left < 0 or top + height > out_hw[0] or left + width > out_hw[1]:
         raise ValueError(f"imresize_crop: window {top},{left} {height}x{width} is outside the output {out_hw}")
@@ -264,8 +265,15 @@ def imresize_crop(
     ww, iw = _contributions(in_hw[1], out_hw[1], float(scale), antialias, border)
     wh, ih = wh[top : top + height], ih[top : top + height]
     ww, iw = ww[left : left + width], iw[left : left + width]
-    # the row pass works column by column, so restrict it to the columns the column pass will read
+    # only the input window the crop depends on is converted and read (the row pass works column by
+    # column, the column pass row by row), with the weights of the whole image: bit-identical results
+    r0, r1 = int(ih.min()), int(ih.max()) + 1
     c0, c1 = int(iw.min()), int(iw.max()) + 1
-    t = t.narrow(wdim, c0, c1 - c0) if isinstance(t, torch.Tensor) else np.take(t, np.arange(c0, c1), axis=wdim)
-    out = _run_passes(t, [(hdim, wh, ih), (wdim, ww, iw - c0)], round_between=mode == "matlab" and _is_uint8(info))
+    if isinstance(img, np.ndarray):
+        window = img[r0:r1, c0:c1]
+    else:
+        window = img.narrow(hdim, r0, r1 - r0).narrow(wdim, c0, c1 - c0)
+    t, info = _as_float64(window)
+    ih, iw = ih - r0, iw - c0
+    out = _run_passes(t, [(hdim, wh, ih), (wdim, ww, iw)], round_between=mode == "matlab" and _is_uint8(info))
     return _restore(out, info)
