@@ -107,7 +107,9 @@ def _load_scheduler(s: torch.optim.lr_scheduler.LRScheduler, state: dict) -> Non
 class Trainer:
     """Build everything a config asks for; :meth:`fit` trains, resuming when ``resume`` is set."""
 
-    def __init__(self, config: Config, device: str | None = None, resume: bool = False) -> None:
+    def __init__(self, config: Config, device: str | None = None, resume: bool = False,
+                 build_data: bool = True) -> None:
+        """``build_data=False`` skips the datasets (benchmarks, notebooks that feed :meth:`step` themselves)."""
         self.cfg = cfg = config
         rt = cfg.runtime
         self.device = resolve_device(device or rt.device)
@@ -132,7 +134,10 @@ class Trainer:
         seed_everything(cfg.seed)  # same seed on every rank: identical init, then broadcast for safety
         self.init_note = self._build_models()
         self._build_optimizers()
-        self._build_data()
+        self.train_set = None
+        self.val_images: list = []
+        if build_data:
+            self._build_data()
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.g_phase: str | None = None
         if resume:
@@ -234,7 +239,8 @@ class Trainer:
         last: dict[str, float] = {}
         log.message(f"[{cfg.name}] stage {cfg.stage} on {self.device} x{self.dist.world_size}, "
                     f"{self._count(self.G)} G params; {self.init_note}; step {self.step}/{cfg.train.niter}")
-        step_fn = psnr_step if cfg.stage == "psnr" else spsr_step
+        if self.train_set is None:
+            raise SPSRError("Trainer(build_data=False) cannot fit(); build it with the training data")
         t_last = time.perf_counter()
         try:
             while self.step < cfg.train.niter:
@@ -247,7 +253,7 @@ class Trainer:
                     self._train_mode()
                     lr = self.to_model_layout(batch["lr"].to(self.device, non_blocking=True))
                     hr = batch["hr"].to(self.device, non_blocking=True)
-                    values = step_fn(self, lr, hr)
+                    values = self.train_step(lr, hr)
                     if self.step % cfg.logging.log_freq == 0 or self.step == cfg.train.niter:
                         now = time.perf_counter()
                         last = {**values, **self.learning_rates(), "epoch": self.epoch,
@@ -270,6 +276,10 @@ class Trainer:
             log.close()
         log.message(f"[{cfg.name}] done at step {self.step}; generator: {self.run_dir / 'models'}")
         return last
+
+    def train_step(self, lr: Tensor, hr: Tensor) -> dict[str, float]:
+        """One iteration of the configured stage on a batch already on the device (no scheduler step)."""
+        return (psnr_step if self.cfg.stage == "psnr" else spsr_step)(self, lr, hr)
 
     def close(self) -> None:
         shutdown(self.dist)

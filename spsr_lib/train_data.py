@@ -2,9 +2,9 @@
 
 Training pairs come from :class:`spsr_lib.data.PairedImageDataset` (random aligned crops, the official
 flip / flip / transpose augmentation, LR made on the fly; deterministic given seed, epoch and index, so
-DDP ranks and a resumed run see exactly the samples they should). Validation uses
-:func:`spsr_lib.benchmark_sets.load_benchmark_set` (whole images, HR mod-cropped, LR by MATLAB-exact uint8
-bicubic: the standard benchmark LR) and reports PSNR / SSIM on the Y channel (standard protocol, ``scale``
+DDP ranks and a resumed run see exactly the samples they should). Validation uses the
+same dataset class in ``phase="val"`` (whole images, HR mod-cropped, LR by MATLAB-exact uint8 bicubic: the
+standard benchmark LR) and reports PSNR / SSIM on the Y channel (standard protocol, ``scale``
 px shaved), LPIPS when its trunk weights are on this machine, and the paper's own validation number
 (RGB PSNR, §7) as ``psnr_rgb``. The official validation (Set14, every 5k iterations) computed only that.
 """
@@ -21,11 +21,11 @@ from spsr_lib.config import Config
 from spsr_lib.errors import ConfigError, SPSRError
 
 
-def _hr_folder(path: str) -> str:
+def _hr_folder(path: str, key: str = "data.train") -> str:
     """Accept a dataset folder or its ``HR`` subfolder (the layout of ``../shared/data``)."""
     p = Path(path).expanduser()
     if not p.exists():
-        raise ConfigError(f"data.train: {p} does not exist (relative paths are relative to the working "
+        raise ConfigError(f"{key}: {p} does not exist (relative paths are relative to the working "
                           f"directory {Path.cwd()}); point it at a folder of HR images")
     return str(p / "HR") if (p / "HR").is_dir() else str(p)
 
@@ -46,17 +46,14 @@ def build_train_set(cfg: Config) -> Any:
 
 
 def load_val_images(cfg: Config) -> list[dict[str, Any]]:
-    """``[{"name", "lr", "hr"}]`` tensors (1x3xHxW in [0,1]) of the validation set, or [] when none."""
+    """``[{"name", "lr", "hr"}]`` as 1x3xHxW tensors in [0,1] (HR mod-cropped, MATLAB uint8 LR), or []."""
     if not cfg.data.val:
         return []
-    from spsr_lib.benchmark_sets import load_benchmark_set
-    from spsr_lib.image_io import to_tensor
+    from spsr_lib.data import PairedImageDataset
 
-    items = list(load_benchmark_set(cfg.data.val, scale=cfg.model.scale))
-    if cfg.data.val_max_images:
-        items = items[: cfg.data.val_max_images]
-    return [{"name": it.name, "lr": to_tensor(it.lr)[None] if to_tensor(it.lr).dim() == 3 else to_tensor(it.lr),
-             "hr": it.hr} for it in items]
+    ds = PairedImageDataset(_hr_folder(cfg.data.val, "data.val"), scale=cfg.model.scale, phase="val", augment=False)
+    n = min(len(ds), cfg.data.val_max_images or len(ds))
+    return [{"name": it["name"], "lr": it["lr"][None], "hr": it["hr"][None]} for it in (ds[i] for i in range(n))]
 
 
 def _image_grid(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, grad_sr: torch.Tensor | None) -> dict:
@@ -78,7 +75,6 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
                    device: torch.device) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """Mean PSNR/SSIM (Y, standard), RGB PSNR (official validation) and LPIPS over ``images``."""
     from spsr_lib import metrics
-    from spsr_lib.image_io import to_tensor
 
     was_training = model.training
     model.eval()
@@ -90,8 +86,7 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
         out = model(item["lr"].to(device))
         sr_raw = out.sr if hasattr(out, "sr") else out
         sr = sr_raw.float().clamp(0, 1).cpu()
-        hr = to_tensor(item["hr"])
-        hr = hr[None] if hr.dim() == 3 else hr
+        hr = item["hr"]
         # metrics of the saved PNG: round to uint8 like the official tensor2img
         sr_q = (sr * 255).round() / 255
         vals = {"psnr_y": float(metrics.psnr(sr_q, hr, scale=scale)),

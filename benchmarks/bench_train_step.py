@@ -1,0 +1,147 @@
+"""Time one full SPSR stage-2 iteration on the CPU: eager fp32 against the optimised path.
+
+One iteration = ``spsr_lib.train_step.spsr_step`` with the paper model (SPSRNet nf 64, nb 23, gc 32),
+D and D_grad (VGG discriminators, nf 64, 128x128 and 130x130), the VGG19 conv5_4 perceptual loss, all six
+generator terms, three Adam steps: the official ``optimize_parameters`` (SPSR_REFERENCE.md §11 measured
+2.80 s for it at batch 2 on 2 EPYC threads). Batch 2, HR 128 (LR 32), after the branch pre-train phase
+(every parameter of G trains).
+
+Variants: eager fp32 (the reference); channels_last; bf16 autocast (CPU with avx512_bf16/AMX);
+channels_last + bf16 autocast (the optimised path: ``runtime.channels_last: true, runtime.amp: bf16``).
+FLOPs of one iteration come from ``torch.utils.flop_counter`` (convolutions and matmuls, forward + backward).
+
+When the ImageNet VGG19 weights are not on this machine, the perceptual trunk has RANDOM weights: the
+timing is the same (same layers), and the result says so; no loss value from it is a perceptual loss.
+
+    python benchmarks/bench_train_step.py            # writes benchmarks/results/train_step_cpu.{json,md}
+    python benchmarks/bench_train_step.py --quick    # 1 timed iteration per variant, small model
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+VARIANTS = {  # name -> (channels_last, amp)
+    "eager fp32": (False, "none"),
+    "channels_last fp32": (True, "none"),
+    "bf16 autocast": (False, "bf16"),
+    "channels_last + bf16 autocast": (True, "bf16"),
+}
+
+
+def perceptual_trunk() -> tuple[torch.nn.Module, str]:
+    from spsr_lib.errors import WeightsUnavailableError
+    from spsr_lib.weights import load_vgg_features
+
+    try:
+        return load_vgg_features("vgg19"), "vgg19 conv5_4, ImageNet weights"
+    except WeightsUnavailableError:
+        import torchvision
+
+        trunk = torchvision.models.vgg19(weights=None).features[:35].eval()
+        for p in trunk.parameters():
+            p.requires_grad_(False)
+        return trunk, "vgg19 conv5_4 with RANDOM weights (timing only: ImageNet VGG19 not on this machine)"
+
+
+def make_trainer(channels_last: bool, amp: str, quick: bool, run_dir: str, trunk: torch.nn.Module):
+    from spsr_lib.config import load_config
+    from spsr_lib.losses import PerceptualLoss
+    from spsr_lib.train import Trainer
+
+    arch = ["model.nf=16", "model.nb=4", "model.gc=8", "discriminator.nf=16"] if quick else []
+    cfg = load_config(None, arch + [
+        "data.batch_size=2", "data.patch_size=128", "loss.perceptual.weight=0", f"output_dir={run_dir}",
+        f"runtime.channels_last={str(channels_last).lower()}", f"runtime.amp={amp}", "runtime.device=cpu",
+        "logging.tensorboard=false", "logging.progress=false"])
+    tr = Trainer(cfg, build_data=False)
+    mf = torch.channels_last if channels_last else torch.contiguous_format
+    tr.perceptual = PerceptualLoss(trunk).to(memory_format=mf)
+    tr.cfg.loss.perceptual.weight = 1.0
+    tr.step = cfg.train.branch_pretrain.steps  # past the fusion-only phase: the whole G trains
+    return tr
+
+
+def one_step(tr, lr: torch.Tensor, hr: torch.Tensor) -> float:
+    tr.step += 1
+    t0 = time.perf_counter()
+    tr.train_step(tr.to_model_layout(lr), hr)
+    return time.perf_counter() - t0
+
+
+def count_flops(tr, lr, hr) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        one_step(tr, lr, hr)
+    return int(counter.get_total_flops())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small model, 1 timed iteration (a dry run)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    repeats = 1 if args.quick else args.repeats
+    g = torch.Generator().manual_seed(0)
+    hr = torch.rand(2, 3, 128, 128, generator=g)
+    lr = torch.nn.functional.avg_pool2d(hr, 4)
+    trunk, trunk_note = perceptual_trunk()
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    rows, flops = [], None
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (name, (cl, amp)) in enumerate(VARIANTS.items()):
+            tr = make_trainer(cl, amp, args.quick, f"{tmp}/{i}", trunk)
+            if flops is None:
+                flops = count_flops(tr, lr, hr)
+            one_step(tr, lr, hr)  # warm-up (oneDNN primitive creation)
+            times = [one_step(tr, lr, hr) for _ in range(repeats)]
+            med = statistics.median(times)
+            rows.append({"variant": name, "channels_last": cl, "amp": amp, "median_s": med, "times_s": times})
+            print(f"{name:32s} {med:7.3f} s/it  ({', '.join(f'{t:.3f}' for t in times)})", flush=True)
+    base = rows[0]["median_s"]
+    for r in rows:
+        r["speedup_vs_eager"] = base / r["median_s"]
+        r["gflops_per_s"] = flops / r["median_s"] / 1e9
+    result = {
+        "what": "SPSR stage-2 iteration (G + D + D_grad + perceptual, 6 G terms, 3 Adam steps), batch 2, HR 128",
+        "model": "quick: SPSRNet nf16 nb4 gc8, D nf16" if args.quick else "paper: SPSRNet nf64 nb23 gc32, D nf64",
+        "perceptual_trunk": trunk_note, "threads": args.threads, "torch": torch.__version__,
+        "cpu": platform.processor() or platform.machine(), "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags, "gflop_per_iteration": flops / 1e9, "repeats": repeats, "rows": rows,
+        "official_reference_s": 2.80,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "train_step_cpu_quick" if args.quick else "train_step_cpu"
+    from spsr_lib.atomic_io import atomic_write_text
+
+    atomic_write_text(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
+    lines = [f"# {result['what']}", "", f"{result['model']}; {trunk_note}; {args.threads} threads, torch "
+             f"{torch.__version__}; {flops / 1e9:.1f} GFLOP per iteration (flop_counter)", "",
+             "| variant | s/it (median) | vs eager fp32 | GFLOP/s |", "|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['median_s']:.3f} | {r['speedup_vs_eager']:.2f}x | {r['gflops_per_s']:.1f} |"
+              for r in rows]
+    atomic_write_text(out / f"{stem}.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
