@@ -7,10 +7,18 @@ How SR low-resolution images are made (``../shared/spec/METRICS.md``, "Bicubic d
   1/scale, so x4 uses 4 * 4 = 16 taps (plus two guard taps), and every output's weights are normalised;
 * output pixel i (1-based) sits at input coordinate ``u = i / scale + 0.5 * (1 - 1 / scale)``.
 
-``mode="matlab"`` is MATLAB itself: out-of-range taps **replicate** (clamp) the edge pixel, the
+``mode="matlab"`` is MATLAB's algorithm: out-of-range taps **replicate** (clamp) the edge pixel, the
 dimension with the smaller scale is resized first (rows first when equal), and a uint8 image is
-**rounded half up to uint8 after each pass**.  On uint8 input this is bit-exact with MATLAB (the
-standard benchmark LR, e.g. Set5 x4); on float input it is MATLAB on doubles (no rounding).
+**rounded half up to uint8 after each pass**.  On uint8 input this is bit-exact with the MATLAB recipe
+of METRICS.md (the standard benchmark LR, e.g. Set5 x4); on float input it is MATLAB on doubles.
+
+Which MATLAB: the replicate border is that of ``imresize.m`` as shipped around 2006-2007 ("Clamp
+out-of-range indices; has the effect of replicating end-points") and is the recipe METRICS.md verified on
+MATLAB-made LR files.  Later releases mirror instead ("Mirror out-of-bounds indices; equivalent of doing
+symmetric padding"): the MATLAB R2019b values published with bicubic-pytorch (4x4 ramp -> 3x3, first row
+0.7506 2.1004 3.4503) are reproduced only with ``border="symmetric"``.  ``mode="matlab",
+border="symmetric"`` is therefore newer MATLAB (per-pass uint8 rounding kept); the default stays the
+verified recipe.
 
 ``mode="official_float"`` is the float port SPSR's data code uses (``data/util.imresize_np``, from
 BasicSR): half-sample **symmetric mirror** at the border, rows then columns, no intermediate rounding
@@ -38,6 +46,7 @@ import torch
 
 Mode = Literal["matlab", "official_float"]
 MODES: tuple[str, ...] = ("matlab", "official_float")
+BORDERS: tuple[str, ...] = ("replicate", "symmetric")
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 _KERNEL_WIDTH = 4.0  # bicubic support in input pixels before antialias widening
@@ -182,6 +191,14 @@ def _restore(t: np.ndarray | torch.Tensor, info: dict) -> Array:
     return t.to(info["dtype"])
 
 
+def _border(mode: str, border: str | None) -> str:
+    if border is None:
+        return "replicate" if mode == "matlab" else "symmetric"
+    if border not in BORDERS:
+        raise ValueError(f"imresize: border must be one of {BORDERS}, got {border!r}")
+    return border
+
+
 def _is_uint8(info: dict) -> bool:
     return info["dtype"] == np.uint8 or info["dtype"] == torch.uint8
 
@@ -205,6 +222,7 @@ def imresize(
     mode: Mode = "matlab",
     output_size: tuple[int, int] | None = None,
     antialias: bool = True,
+    border: str | None = None,
 ) -> Array:
     """Bicubic resize like MATLAB ``imresize``; ``scale`` < 1 shrinks (0.25 is the x4 LR), > 1 enlarges.
 
@@ -212,6 +230,7 @@ def imresize(
     the result has the same kind, layout and dtype.  uint8 results are rounded half up and saturated
     (in ``matlab`` mode after each pass, as MATLAB; in ``official_float`` mode once, at the end).
     Float input is not clipped: bicubic overshoots slightly, as in MATLAB and the official code.
+    ``border`` overrides the mode's border ("replicate" / "symmetric"); see the module docstring.
     """
     if mode not in MODES:
         raise ValueError(f"imresize: mode must be one of {MODES}, got {mode!r}")
@@ -219,7 +238,7 @@ def imresize(
     hw = info["hw"]
     in_hw = (int(t.shape[hw[0]]), int(t.shape[hw[1]]))
     scales, out_hw = _plan(in_hw, scale, output_size)
-    border = "replicate" if mode == "matlab" else "symmetric"
+    border = _border(mode, border)
     tables = []
     for axis in (0, 1):
         if out_hw[axis] == in_hw[axis] and scales[axis] == 1.0:
@@ -244,6 +263,7 @@ def imresize_crop(
     *,
     mode: Mode = "matlab",
     antialias: bool = True,
+    border: str | None = None,
 ) -> Array:
     """``imresize(img, scale)[top:top+height, left:left+width]``, exactly, without resizing the rest.
 
@@ -260,7 +280,7 @@ def imresize_crop(
     out_hw = imresize_output_size(in_hw, scale)
     if top < 0 or left < 0 or top + height > out_hw[0] or left + width > out_hw[1]:
         raise ValueError(f"imresize_crop: window {top},{left} {height}x{width} is outside the output {out_hw}")
-    border = "replicate" if mode == "matlab" else "symmetric"
+    border = _border(mode, border)
     wh, ih = _contributions(in_hw[0], out_hw[0], float(scale), antialias, border)
     ww, iw = _contributions(in_hw[1], out_hw[1], float(scale), antialias, border)
     wh, ih = wh[top : top + height], ih[top : top + height]

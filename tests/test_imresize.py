@@ -84,6 +84,17 @@ def test_published_matlab_value_without_antialias():
     np.testing.assert_allclose(out, [[2.1875, 4.3125], [10.6875, 12.8125]], atol=1e-12)
 
 
+def test_newer_matlab_mirrors_the_border():
+    """MATLAB R2019b, as published in bicubic-pytorch's docstring (its tests compare against R2019b):
+    imresize(reshape(0:15,4,4)', [3 3]) -- antialiased, and the taps reach past the border."""
+    img = np.arange(16, dtype=np.float64).reshape(4, 4)
+    r2019b = [[0.7506, 2.1004, 3.4503], [6.1505, 7.5000, 8.8499], [11.5497, 12.8996, 14.2494]]
+    np.testing.assert_allclose(imresize(img, output_size=(3, 3), border="symmetric"), r2019b, atol=5e-4)
+    assert abs(imresize(img, output_size=(3, 3))[0, 0] - 0.7506) > 0.1  # the default (replicate) differs
+    with pytest.raises(ValueError, match="border must be one of"):
+        imresize(img, 0.5, border="zero")
+
+
 @pytest.mark.parametrize("scale", [0.25, 0.5, 1 / 3, 2.0, 4.0])
 def test_uint8_matlab_mode_equals_scalar_reference(sample_image, scale):
     img = sample_image[100:141, 200:237]  # odd sizes: borders and ceil() output sizes matter
