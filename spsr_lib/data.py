@@ -260,9 +260,12 @@ def prepare_subimages(
     lr_mode: str = "matlab",
     progress: bool = True,
 ) -> dict:
-    """Cut HR images into ``crop`` sub-images (``<stem>_s001.png``, row-major, as the official script) under
-    ``out/HR`` and write their LR (``imresize`` in ``lr_mode``, uint8 PNG) under ``out/LR_x<scale>``.
+    """Cut mod-cropped HR images into ``crop`` sub-images (``<stem>_s001.png``, row-major, as the official
+    script) under ``out/HR``, and their LR under ``out/LR_x<scale>`` (uint8 PNG).
 
+    As officially (LR of the whole image first, then the same script with crop/scale, step/scale,
+    thresh/scale), each LR sub-image is the matching window of the whole image's LR, not a resize of the
+    sub-image: computed with :func:`imresize_crop`, so it equals what on-the-fly training LR would be.
     ``lr_mode="official_float"`` quantises the float LR to uint8 when saving, as the official
     ``generate_dataset.py`` did with cv2.  Images smaller than ``crop`` are skipped and listed.
     Returns counts: ``{"images", "subimages", "skipped": [names]}``.
@@ -271,15 +274,16 @@ def prepare_subimages(
 
     from spsr_lib.image_io import write_image
 
-    if crop % scale:
-        raise SPSRError(f"prepare: crop {crop} must be a multiple of scale {scale} so LR sub-images align")
+    if crop % scale or step % scale:
+        raise SPSRError(f"prepare: crop {crop} and step {step} must be multiples of scale {scale} so LR sub-images align")
     if lr_mode not in MODES:
         raise SPSRError(f"prepare: lr_mode must be one of {MODES}, got {lr_mode!r}")
     out = Path(out)
     files = list_images(hr)
     n_sub, skipped = 0, []
     for path in tqdm(files, desc="sub-images", unit="img", disable=not progress, leave=False):
-        img = read_image_uint8(path)
+        img = np.ascontiguousarray(modcrop(read_image_uint8(path), scale))
+        src = img if lr_mode == "matlab" else img.astype(np.float32) / 255.0
         ys = subimage_starts(img.shape[0], crop, step, thresh)
         xs = subimage_starts(img.shape[1], crop, step, thresh)
         if not ys or not xs:
@@ -292,8 +296,7 @@ def prepare_subimages(
                 sub = np.ascontiguousarray(img[y : y + crop, x : x + crop])
                 name = f"{path.stem}_s{index:03d}.png"
                 write_image(out / "HR" / name, sub)
-                src = sub if lr_mode == "matlab" else sub.astype(np.float32) / 255.0
-                lr = imresize(src, 1.0 / scale, mode=lr_mode)
+                lr = imresize_crop(src, 1.0 / scale, y // scale, x // scale, crop // scale, crop // scale, mode=lr_mode)
                 write_image(out / f"LR_x{scale}" / name, lr)
                 n_sub += 1
     if skipped:

@@ -209,10 +209,12 @@ def test_prepare_cuts_sub_images_and_their_lr(tmp_path, sample_image):
         rc = main(["data", "prepare", str(src), str(out), "--crop", "96", "--step", "48", "--thresh", "8", "--no-progress"])
     assert rc == 0
     names = sorted(p.name for p in (out / "HR").iterdir())
-    # rows 0, 48, 96 (8 px left, not > 8: no flush crop); columns 0, 48 and a flush 74 (26 px left)
+    # rows 0, 48, 96 (8 px left, not > 8: no flush crop); columns 0, 48 and a flush 72 (24 px left)
     assert names == [f"big_s{i:03d}.png" for i in range(1, 10)]
-    big = read_image_uint8(src / "big.png")
-    np.testing.assert_array_equal(read_image_uint8(out / "HR" / "big_s006.png"), big[48:144, 74:170])
-    np.testing.assert_array_equal(read_image_uint8(out / "LR_x4" / "big_s006.png"), imresize(big[48:144, 74:170], 0.25))
+    big = read_image_uint8(src / "big.png")  # 200x170 -> mod-crop 200x168: columns 0, 48, 72 (flush)
+    np.testing.assert_array_equal(read_image_uint8(out / "HR" / "big_s006.png"), big[48:144, 72:168])
+    # the LR sub-image is the window of the whole image's LR (official: LR first, then cut with crop / 4)
+    full_lr = imresize(big[:200, :168], 0.25)
+    np.testing.assert_array_equal(read_image_uint8(out / "LR_x4" / "big_s006.png"), full_lr[12:36, 18:42])
     ds = PairedImageDataset(out / "HR", lr=out / "LR_x4", patch_size=64)
     assert len(ds) == 9 and ds[0]["lr"].shape == (3, 16, 16)
