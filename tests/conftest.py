@@ -67,7 +67,10 @@ def load_sample(name: str) -> np.ndarray:
     """A scikit-image sample photo as uint8 HxWx3 RGB."""
     from skimage import data
 
-    img = getattr(data, name)()
+    if name == "motorcycle_left":  # scikit-image ships it as the left view of stereo_motorcycle()
+        img = data.stereo_motorcycle()[0]
+    else:
+        img = getattr(data, name)()
     if img.ndim == 2:
         img = np.stack([img] * 3, axis=-1)
     return np.ascontiguousarray(img[..., :3])
