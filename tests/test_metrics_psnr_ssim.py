@@ -12,6 +12,15 @@ import spsr_lib.metrics as M
 from spsr_lib.errors import SPSRError
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one thread (2 threads on a busy 2-core machine run these ops ~40x slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="module")
 def sample_images() -> dict[str, np.ndarray]:
     """Real photos shipped with scikit-image (conftest's fixture also asks for one that 0.26 lacks)."""

@@ -11,6 +11,15 @@ import spsr_lib.metrics as M
 pytest.importorskip("spsr_lib.gradient")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one thread (2 threads on a busy 2-core machine run these ops ~40x slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _grad_ref(img: np.ndarray) -> np.ndarray:
     """Eq. 1 per channel: zero-padded central differences, sqrt(dx^2 + dy^2 + 1e-6)."""
     x = np.pad(img.astype(np.float64) / 255.0, ((1, 1), (1, 1), (0, 0)))

@@ -16,6 +16,15 @@ from spsr_lib import weights as W
 from spsr_lib.errors import SPSRError, WeightsUnavailableError
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one thread (2 threads on a busy 2-core machine run these ops ~40x slower)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """No weights anywhere: empty cache, empty hub dir, no SPSR_WEIGHTS_DIR, no network attempt."""
@@ -28,10 +37,13 @@ def isolated(tmp_path, monkeypatch):
 
 
 def _alexnet_state(seed: int) -> dict[str, torch.Tensor]:
-    torch.manual_seed(seed)
-    return {
-        f"features.{k}": v for k, v in torchvision.models.alexnet(weights=None).features.state_dict().items()
-    }
+    """A torchvision-layout AlexNet features state dict with seeded random values (fast: no model init)."""
+    with torch.device("meta"):
+        shapes = {
+            k: v.shape for k, v in torchvision.models.alexnet(weights=None).features.state_dict().items()
+        }
+    g = torch.Generator().manual_seed(seed)
+    return {f"features.{k}": torch.randn(shape, generator=g) for k, shape in shapes.items()}
 
 
 # ------------------------------------------------------------------------------------- unpickler

@@ -50,7 +50,7 @@ def as_batch255(img: ImageLike, what: str = "image") -> tuple[torch.Tensor, bool
             img = np.repeat(img[..., None], 3, axis=2)
         if img.ndim != 3 or img.shape[2] != 3:
             raise MetricInputError(f"{what}: expected an HxWx3 RGB uint8 array, got shape {tuple(img.shape)}")
-        t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].to(torch.float64)
+        t = torch.from_numpy(img.astype(np.float64)).permute(2, 0, 1)[None]  # a copy: inputs may be read-only
         return t, True
     if isinstance(img, torch.Tensor):
         if img.ndim == 3:
