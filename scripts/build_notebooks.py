@@ -67,8 +67,8 @@ def _abs_path_patterns() -> list[str]:
     return sorted(p for p in pats if p and p != "/")
 
 
-def clean(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """Drop machine-specific metadata; refuse outputs that leak this machine's absolute paths."""
+def clean(nb: nbformat.NotebookNode) -> list[str]:
+    """Drop machine-specific metadata; return the outputs that leak this machine's absolute paths."""
     nb.metadata = {"kernelspec": dict(KERNELSPEC),
                    "language_info": {"name": "python", "pygments_lexer": "ipython3"}}
     leaks = []
@@ -80,10 +80,7 @@ def clean(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
             text = str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", ""))
             text += "".join(out.get("traceback", []))
             leaks += [f"{cell.id}: {p}" for p in _abs_path_patterns() if p in text]
-    if leaks:
-        raise SystemExit(f"{name}: outputs contain absolute paths ({'; '.join(sorted(set(leaks))[:5])}); "
-                         "print relative paths in the source")
-    return nb
+    return sorted(set(leaks))
 
 
 def execute(nb: nbformat.NotebookNode, name: str, fast: bool, timeout: int) -> nbformat.NotebookNode:
@@ -144,15 +141,18 @@ def main(argv: list[str] | None = None) -> int:
         return check(paths)
     from spsr_lib.atomic_io import atomic_write_text
 
+    failed = 0
     for src in paths:
         name = f"{src.stem}.ipynb"
         nb = build(src)
-        if args.execute:
-            nb = clean(execute(nb, name, fast=not args.full, timeout=args.timeout), name)
+        leaks = clean(execute(nb, name, fast=not args.full, timeout=args.timeout)) if args.execute else []
         nbformat.validate(nb)
         atomic_write_text(NB_DIR / name, nbformat.writes(nb) + "\n")
         print(f"wrote notebooks/{name} ({len(nb.cells)} cells)", flush=True)
-    return 0
+        if leaks:  # written anyway, so the offending output can be inspected; do not commit it
+            print(f"{name}: outputs contain absolute paths ({'; '.join(leaks[:5])}); print relative paths")
+            failed += 1
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from spsr_lib.image_io import to_tensor
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
 torch.manual_seed(0)
 if FAST:
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(1)  # small inputs: one thread avoids OpenMP spin-waits on a shared CPU
 
 # %%
 # run info: which mode and hardware produced the outputs stored in this notebook

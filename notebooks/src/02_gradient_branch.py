@@ -1,0 +1,184 @@
+# %% [markdown]
+# # 02 · The gradient branch, walked through with real tensors
+#
+# **What you will learn**
+# - the three parts of the SPSR generator (SR branch, gradient branch, fusion) and their parameter
+#   counts, checked against the official model;
+# - which SR-branch features feed the gradient branch, and every tensor shape on the way from an LR
+#   image to the SR image and the predicted SR gradient map;
+# - what the branch predicts (`grad_sr`) compared with the true HR gradient map;
+# - what the fusion block does with the branch, and how much of the picture depends on it;
+# - the model-agnostic variant: the same branch and fusion on another backbone (SRResNet, ESRGAN).
+#
+# **Paper**: Sec. 3.2 and Fig. 2 (architecture), Sec. 4.4 / Table 4 (the branch on other networks).
+#
+# **Modes**: `SPSR_FAST=1` uses a small input; the outputs stored here come from the run described by
+# the "run info" line.
+
+# %%
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+from IPython.display import display
+from skimage import data
+
+import spsr_lib
+from spsr_lib import plots, widgets
+from spsr_lib.guidance import GradientGuidedSR, SRResNet
+from spsr_lib.image_io import to_tensor, to_uint8
+
+FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+torch.manual_seed(0)
+if FAST:
+    torch.set_num_threads(1)  # small inputs: one thread avoids OpenMP spin-waits on a shared CPU
+
+# %%
+# run info: which mode and hardware produced the outputs stored in this notebook
+cpu = platform.processor() or platform.machine()
+if Path("/proc/cpuinfo").exists():
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), cpu)
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+print(f"spsr-kit {spsr_lib.__version__} | torch {torch.__version__} | {'fast' if FAST else 'full'} mode | "
+      f"{cpu}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads | {gpu}")
+
+# %% [markdown]
+# ## 1. Three parts, 24.8 M parameters
+#
+# `SPSRNet()` with its defaults is the paper's generator (nf=64, 23 RRDBs, growth 32, ×4):
+# - the **SR branch** is ESRGAN's RRDBNet without its last conv: it ends in a 64-channel HR feature;
+# - the **gradient branch** turns the LR gradient map into an HR gradient map, helped by four SR-branch
+#   features (after RRDBs 5, 10, 15 and 20);
+# - the **fusion** block merges the branch's HR feature with the SR branch's HR feature into the image.
+#
+# The official numbers (counted from the authors' code) are in the right column.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+model = spsr_lib.SPSRNet()  # the paper's size; freshly initialised (shapes and counts only)
+official = {"sr_branch": 16_733_184, "gradient_branch": 6_456_835, "fusion": 1_606_211}
+for part, params in model.parameter_groups().items():
+    n = sum(p.numel() for p in params)
+    print(f"{part:16s} {n:>11,}   official {official[part]:>11,}   {'ok' if n == official[part] else 'DIFFERENT'}")
+total = sum(p.numel() for p in model.parameters())
+print(f"{'total':16s} {total:>11,}   official {24_796_230:>11,} trainable (+18 fixed gradient-kernel entries)")
+print("gradient-branch taps (0-based RRDB indices):", model.taps)
+
+# %% [markdown]
+# ## 2. Follow one image through the network
+#
+# Forward hooks record the output of every stage for a real LR image. `h×w` is the LR size; the HR
+# size is `4h×4w`. Note the channel counts: each branch block sees **128 = 64 (branch) + 64 (SR tap)**
+# channels, and the fusion sees 128 = 64 (branch HR feature) + 64 (SR HR feature); the 3-channel
+# `grad_sr` map is a side output, not what is fused.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+n = 64 if FAST else 128
+hr = data.astronaut()[64:64 + n, 192:192 + n]
+lr = to_tensor(spsr_lib.imresize(hr, 1 / 4))
+
+stages = {"conv_first": "SR: first conv (f0)", **{f"body.{t}": f"SR: tap {i + 1}, after RRDB {t + 1}"
+                                                for i, t in enumerate(model.taps)},
+          "conv_hr_feat": "SR: HR feature S", "lr_gradient": "branch: LR gradient map M(LR)",
+          "grad_branch.conv_first": "branch: B0",
+          **{f"grad_branch.blocks.{k}": f"branch: RRDB {k + 1} on cat(B, tap)" for k in range(4)},
+          **{f"grad_branch.concats.{k}": f"branch: B{k + 1}" for k in range(4)},
+          "grad_branch.conv_hr_feat": "branch: HR feature Bhr", "grad_branch.conv_out": "branch: grad_sr (1x1 conv)",
+          "fusion.block": "fusion: RRDB on cat(Bhr, S)", "fusion": "fusion: SR image"}
+shapes, hooks = {}, []
+modules = dict(model.named_modules())
+for name in stages:
+    hooks.append(modules[name].register_forward_hook(
+        lambda m, i, o, name=name: shapes.__setitem__(name, (tuple(i[0].shape) if i else None, tuple(o.shape)))))
+with torch.no_grad():
+    out = model(lr)
+for h in hooks:
+    h.remove()
+print(f"LR input {tuple(lr.shape)}")
+for name, label in stages.items():
+    print(f"{label:38s} {str(shapes[name][1]):18s} (module {name})")
+print("outputs: sr", tuple(out.sr.shape), "grad_sr", tuple(out.grad_sr.shape), "grad_lr", tuple(out.grad_lr.shape))
+
+# %% [markdown]
+# ## 3. What the branch predicts
+#
+# The branch is trained (branch pixel loss, weight 0.5) to output the gradient map of the HR image,
+# computed with padding 1. With trained weights its prediction should look like M(HR): sharper and
+# thinner than the gradient map of the bicubic image. The weights are the kit's demo weights (or
+# `SPSR_WEIGHTS=/path/to/spsr.pth`); without either, an untrained network runs and the maps are noise.
+
+# %%
+weights = Path(os.environ.get("SPSR_WEIGHTS", "../data/demo_weights/spsr_demo_x4.safetensors"))
+trained = spsr_lib.load_generator(weights) if weights.is_file() else spsr_lib.SPSRNet(nf=16, nb=4)
+trained.eval()
+print("model:", weights.name if weights.is_file() else "untrained SPSRNet (no weight file found)")
+
+m = 128 if FAST else 256
+photo = data.astronaut()[36:36 + m, 160:160 + m]
+low = spsr_lib.imresize(photo, 1 / 4)
+res = spsr_lib.upscale(low, trained, device="cpu", return_gradients=True)
+bicubic = spsr_lib.imresize(low, 4)
+maps = {"grad_sr (branch)": res.grad_sr, "M(SR)": spsr_lib.gradient_map(to_tensor(res.sr)),
+        "M(bicubic)": spsr_lib.gradient_map(to_tensor(bicubic)), "M(HR)": spsr_lib.gradient_map(to_tensor(photo))}
+maps = {k: widgets.as_image(v) for k, v in maps.items()}
+for k, v in maps.items():
+    if k != "M(HR)":
+        print(f"mean |{k} - M(HR)| = {np.abs(v - maps['M(HR)']).mean():.4f}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+shown = {k: widgets.as_image(v, vmax=0.5) for k, v in maps.items()}
+slider = widgets.compare_slider(shown, left="grad_sr (branch)", right="M(HR)")
+display(slider.widget)
+plots.side_by_side(shown, center=(64, 64), size=m // 4);
+
+# %% [markdown]
+# ## 4. The fusion: how much of the image comes from the branch?
+#
+# The fusion block concatenates the branch's 64-channel HR feature with the SR branch's and maps
+# them to RGB through an RRDB and three convs. Switching the branch feature off (a hook that replaces
+# it with zeros) shows where the branch shapes the output: the difference concentrates on edges.
+
+# %%
+def without_branch(net, lr_img):
+    """SR with the gradient branch's HR feature replaced by zeros before the fusion."""
+    hook = net.grad_branch.register_forward_hook(lambda mod, inp, out: (torch.zeros_like(out[0]), out[1]))
+    try:
+        return spsr_lib.upscale(lr_img, net, device="cpu")
+    finally:
+        hook.remove()
+
+
+no_branch = without_branch(trained, low)
+plots.difference_crops({"SR": res.sr, "SR without branch": no_branch}, reference="SR",
+                       center=(64, 64), size=m // 2);
+
+# %% [markdown]
+# ## 5. Model-agnostic: the same branch on other backbones
+#
+# Sec. 4.4 of the paper adds the gradient branch to other SR networks. `GradientGuidedSR(backbone)`
+# does that for any backbone that exposes its tap features and its HR feature (`features(lr)`):
+# `RRDBNet` (ESRGAN) and a light `SRResNet` ship with the kit. The backbone keeps its own
+# (possibly pretrained) weights; the branch and fusion are new.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+for backbone in (SRResNet(nf=64, nb=16), spsr_lib.RRDBNet()):
+    guided = GradientGuidedSR(backbone)
+    counts = {k: sum(p.numel() for p in v) for k, v in guided.parameter_groups().items()}
+    with torch.no_grad():
+        o = guided(lr)
+    print(f"{type(backbone).__name__:8s} taps {backbone.taps}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(f"{'':8s} sr {tuple(o.sr.shape)}, grad_sr {tuple(o.grad_sr.shape)}")
+
+# %% [markdown]
+# ## Summary
+# - SR branch 16.7 M + gradient branch 6.5 M + fusion 1.6 M parameters, exactly as the official model.
+# - The branch starts from the LR gradient map, is guided by four SR-trunk features, and predicts the
+#   HR gradient map; the fusion uses its 64-channel feature, not the 3-channel prediction.
+# - `GradientGuidedSR` adds the same branch to other backbones.
+#
+# Next: `03_loss_ablations` trains these parts with and without the gradient losses.

@@ -1,0 +1,165 @@
+# %% [markdown]
+# # 05 · Evaluation: the paper's tables, and every image behind them
+#
+# **What you will learn**
+# - how SR papers evaluate: benchmark sets, ×4 MATLAB-bicubic LR, Y-channel PSNR/SSIM with a shaved
+#   border, and perceptual metrics (LPIPS, NIQE, Ma, PI = ((10 - Ma) + NIQE) / 2);
+# - why there are two PSNR/SSIM protocols (`standard` and the paper's own toolbox, `spsr`) and how far
+#   apart they are;
+# - running `spsr evaluate` (or `spsr_lib.evaluate.evaluate`) on Set5 / Set14 / BSD100 and reading its
+#   table like the paper's Table 1, plus the gradient-map metrics that measure structure;
+# - browsing the results image by image with a slider;
+# - evaluating the authors' released checkpoint `spsr.pth`.
+#
+# **Paper**: Sec. 4.2 (datasets and metrics), Table 1 (quantitative comparison), Sec. 4.3.
+#
+# **Modes**: `SPSR_FAST=1` evaluates Set5 only (or three scikit-image photos when the benchmark sets
+# are not on this machine) with the quick metrics; without it, all three sets, both protocols and
+# every metric whose model files are present.
+
+# %%
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+from skimage import data
+
+import spsr_lib
+from spsr_lib import metrics, plots, widgets
+from spsr_lib.errors import SPSRError
+from spsr_lib.evaluate import evaluate
+
+FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+torch.manual_seed(0)
+if FAST:
+    torch.set_num_threads(1)  # small images: one thread avoids OpenMP spin-waits on a shared CPU
+
+# %%
+# run info: which mode and hardware produced the outputs stored in this notebook
+cpu = platform.processor() or platform.machine()
+if Path("/proc/cpuinfo").exists():
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), cpu)
+gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+print(f"spsr-kit {spsr_lib.__version__} | torch {torch.__version__} | {'fast' if FAST else 'full'} mode | "
+      f"{cpu}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads | {gpu}")
+
+# %% [markdown]
+# ## 1. Two protocols for the same numbers
+#
+# PSNR and SSIM are computed on the luminance channel Y of YCbCr, with `scale` pixels shaved from
+# each border, against the HR image mod-cropped to a multiple of 4.
+# - `standard` (BasicSR and most papers' Python code): Y in floating point, Gaussian SSIM on the full
+#   image;
+# - `spsr` (the MATLAB toolbox the SPSR paper used): Y rounded to integers, and MATLAB's `ssim`, which
+#   first downsamples large images.
+#
+# PSNR barely changes, but on a 512×512 image the toolbox's SSIM is computed on a 2× downsampled
+# image and comes out far higher: a table must say which protocol it uses (`spsr evaluate --mode
+# both` reports both).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+hr = data.astronaut()  # 512x512, a multiple of 4
+bic = spsr_lib.imresize(spsr_lib.imresize(hr, 1 / 4), 4)
+for mode in metrics.MODES:
+    print(f"bicubic vs HR, mode {mode:8s}: PSNR {metrics.psnr(bic, hr, 4, mode):.3f} dB, "
+          f"SSIM {metrics.ssim(bic, hr, 4, mode):.4f}")
+print(f"RGB PSNR (the official training validation): {metrics.psnr_rgb(bic, hr, 4):.3f} dB")
+print(f"gradient-map PSNR {metrics.gradient_psnr(bic, hr, 4):.2f} dB, L1 {metrics.gradient_l1(bic, hr, 4):.5f}")
+
+# %% [markdown]
+# ## 2. The table: `spsr evaluate`
+#
+# ```
+# spsr evaluate --model data/demo_weights/spsr_demo_x4.safetensors --sets Set5 Set14 BSD100 --mode both --out results/
+# ```
+#
+# writes `results_standard.md`, `results_spsr.md` (+ `.csv`) and `results.json` with every per-image
+# value. Below, the same through the Python API. The SR row uses the kit's demo weights (or
+# `SPSR_WEIGHTS=/path/to/spsr.pth`); Bicubic is always the first row. Metrics whose model files are
+# missing (NIQE and Ma need `modelparameters.mat` and Ma's `model.mat`; LPIPS needs an ImageNet
+# AlexNet trunk) are reported as n/a, never guessed.
+
+# %%
+weights = Path(os.environ.get("SPSR_WEIGHTS", "../data/demo_weights/spsr_demo_x4.safetensors"))
+model_path = weights if weights.is_file() else None
+sets = ["Set5"] if FAST else ["Set5", "Set14", "BSD100"]
+try:
+    for s in sets:
+        spsr_lib.load_benchmark_set(s)
+except SPSRError:  # no benchmark sets on this machine: three scikit-image photos as a mini "set"
+    folder = Path("runs/nb05_photos")
+    for name in ("astronaut", "chelsea", "coffee"):
+        if not (folder / f"{name}.png").exists():
+            spsr_lib.write_image(folder / f"{name}.png", spsr_lib.imresize(getattr(data, name)(), 1 / 2))
+    sets = [str(folder)]
+chosen = ["psnr", "ssim", "lpips", "grad_psnr", "grad_l1"] if FAST else None
+ev = evaluate(sets, scale=4, mode="both", model=model_path, name="SPSR (demo weights)" if model_path else None,
+              progress=False, **({"metrics": chosen} if chosen else {}))
+print("sets:", ", ".join(Path(s).name for s in ev.sets), "| model:", model_path.name if model_path else "none (bicubic only)")
+for mode in ev.modes:
+    display(Markdown("\n".join(ln for ln in ev.table(mode).splitlines() if not ln.startswith("- "))))
+if ev.unavailable:
+    print("n/a here:", ", ".join(sorted(ev.unavailable)))
+
+# %%
+means = {m.name: {k: m.mean(ev.sets[0], k) for k in ("psnr_standard", "ssim_standard", "lpips", "grad_l1")}
+         for m in ev.methods}
+means = {name: {k: v for k, v in row.items() if v is not None} for name, row in means.items()}
+plots.metric_bars(means);
+
+# %% [markdown]
+# ## 3. Image by image
+#
+# A mean hides which images a method handles well. The per-image values are all in the result; the
+# slider shows each image (pick it in **image**) with SR, bicubic and HR, and zooms into any region.
+
+# %%
+first_set = spsr_lib.load_benchmark_set(ev.sets[0] if not sets[0].startswith("runs") else sets[0])
+sr_model = spsr_lib.load_generator(model_path).eval() if model_path else None
+scenes = {}
+for item in list(first_set)[: 3 if FAST else None]:
+    versions = {"bicubic": spsr_lib.imresize(item.lr, 4), "HR": item.hr}
+    if sr_model is not None:
+        versions = {"SR": spsr_lib.upscale(item.lr, sr_model, device="cpu" if FAST else "auto"), **versions}
+    scenes[item.name] = versions
+per_image = ev.methods[-1].values[ev.sets[0]]
+for name in scenes:
+    v = per_image[name]
+    print(f"{ev.methods[-1].name} | {name:10s} PSNR {v['psnr_standard']:.2f} dB  SSIM {v['ssim_standard']:.4f}  "
+          f"grad L1 {v['grad_l1']:.5f}")
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+slider = widgets.compare_slider(scenes, position=0.5)
+display(slider.widget)
+name = next(iter(scenes))
+h, w = scenes[name]["HR"].shape[:2]
+plots.side_by_side(scenes[name], center=(h / 2, w / 2), size=min(h, w) // 4);
+
+# %% [markdown]
+# ## 4. Evaluating the authors' checkpoint
+#
+# The official `spsr.pth` (linked from the README of github.com/Maclory/SPSR) loads directly:
+#
+# ```
+# spsr evaluate --model /path/to/spsr.pth --sets Set5 Set14 BSD100 Urban100 General100 --mode spsr --out results_spsr_official/
+# ```
+#
+# - `spsr data download Set5 Set14 BSD100 Urban100` fetches the sets (checked against per-file hashes).
+# - `--mode spsr` matches the toolbox of the paper's Table 1; compare with the table row by row.
+# - For PI, pass `--niqe-params modelparameters.mat --ma-model model.mat` (or set `SPSR_NIQE_PARAMS` /
+#   `SPSR_MA_MODEL`).
+# - The full-size model needs a lot of memory on large images; `--tile 128` bounds it.
+#
+# In Python: `spsr_lib.load_generator("spsr.pth")` gives an `SPSRNet` for `upscale` and for every
+# notebook of this course (set `SPSR_WEIGHTS` before starting Jupyter).
+
+# %% [markdown]
+# ## Summary
+# - Say which protocol a PSNR/SSIM comes from; `spsr evaluate --mode both` reports both.
+# - Perceptual (LPIPS, PI) and structural (gradient-map) metrics complete the picture.
+# - Every number has its per-image values and its source in `results.json`.
