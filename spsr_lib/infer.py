@@ -219,10 +219,10 @@ def upscale(
     if half and dev.type != "cuda":
         raise SPSRError("--half (float16) needs a CUDA device; on the CPU float16 convolutions are ~100x slower")
     if tile == "auto":
-        tile = auto_tile_size(model, overlap, dev, memory_budget)
-    elif tile is not None:
-        if isinstance(tile, str) and tile.isdigit():
-            tile = int(tile)
+        tile = auto_tile_size(model, max(overlap, 0), dev, memory_budget)
+    elif isinstance(tile, str) and tile.isdigit():
+        tile = int(tile)
+    if tile is not None:
         check_tile_args(tile, overlap)
     model = model.to(dev).eval()
     n_tiles = 1 if tile is None else count_tiles(x.shape[-2], x.shape[-1], tile, overlap)

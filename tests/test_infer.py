@@ -337,3 +337,16 @@ def test_cli_usage_errors_exit_2(tmp_path, tiny_model_file, capsys, monkeypatch)
                  "--tile", "big"]) == 2
     assert main(["infer", str(img), "-o", str(tmp_path), "--model", str(tiny_model_file)]) == 1  # would overwrite x.png
     assert "overwrite an input" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not __import__("spsr_lib.demo_weights", fromlist=["x"]).default_demo_weights_path().is_file(),
+                    reason="demo weights not shipped yet")
+def test_tiling_with_the_shipped_demo_weights(lr64):
+    """A trained model, not just a random one: tiles of 32 px with 16 px overlap against the whole image."""
+    from spsr_lib.demo_weights import load_model
+
+    model = load_model()
+    lr = lr64[..., :48, :48].contiguous()
+    whole = upscale(lr, model, device="cpu")
+    tiled = upscale(lr, model, tile=32, overlap=16, device="cpu")
+    assert psnr(tiled, whole) > 50
