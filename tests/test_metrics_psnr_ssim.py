@@ -171,3 +171,15 @@ def test_user_errors_are_one_line_spsr_errors(sample_images):
         M.psnr(hr / 255.0, hr)
     with pytest.raises(SPSRError, match="too small"):
         M.psnr(hr[:8, :8], hr[:8, :8])
+
+
+def test_metrics_package_import_is_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, spsr_lib.metrics, spsr_lib.weights, spsr_lib.evaluate; "
+        "print(','.join(m for m in ('scipy', 'lpips', 'skimage', 'torchvision') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"importing the metrics pulled in: {out.stdout}"
