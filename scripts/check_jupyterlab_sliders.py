@@ -82,6 +82,10 @@ def start_lab(root: Path, port: int, token: str, log) -> subprocess.Popen:
     for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
                      ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"), ("JUPYTER_RUNTIME_DIR", "runtime")):
         env[var] = str(root / ".jupyter" / sub)
+    # no "Jupyter news?" toast over the notebook
+    news = root / ".jupyter" / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True, exist_ok=True)
+    news.write_text('{"fetchNews": "false", "checkForUpdates": false}')
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
            "--LabApp.expose_app_in_browser=True", "--LabApp.news_url=", "--LabApp.extension_manager=readonly",
@@ -103,10 +107,24 @@ def start_lab(root: Path, port: int, token: str, log) -> subprocess.Popen:
     raise RuntimeError("jupyter lab did not answer within 120 s")
 
 
-def _image_pixels(png: bytes):
+# the pixels the widget shows (its PNG at natural size), independent of the viewport and overlays
+READ_IMAGE_JS = """
+const img = arguments[0];
+const c = document.createElement('canvas');
+c.width = img.naturalWidth; c.height = img.naturalHeight;
+c.getContext('2d').drawImage(img, 0, 0);
+return c.toDataURL('image/png');
+"""
+
+
+def _image_pixels(browser, element):
+    import base64
+
     import numpy as np
     from PIL import Image
 
+    url = browser.execute_script(READ_IMAGE_JS, element)
+    png = base64.b64decode(url.split(",", 1)[1])
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
 
 
@@ -142,8 +160,8 @@ def drive(chrome: str, driver_path: str, url: str, out: Path, timeout: float) ->
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", handle)
         time.sleep(1.0)  # let the first PNG paint
         before_src = image.get_attribute("src")
-        before = image.screenshot_as_png
-        (out / "slider_before.png").write_bytes(before)
+        before = _image_pixels(browser, image)
+        (out / "slider_before.png").write_bytes(image.screenshot_as_png)
         track = handle.find_element(By.XPATH, "./ancestor::*[contains(@class,'noUi-target')][1]")
         offset = -int(track.size["width"] * 0.4)  # from the middle to about 10 %
         ActionChains(browser).click_and_hold(handle).move_by_offset(offset // 2, 0).move_by_offset(
@@ -154,12 +172,14 @@ def drive(chrome: str, driver_path: str, url: str, out: Path, timeout: float) ->
         except Exception:
             print("the widget image never changed after the drag", flush=True)
         time.sleep(1.0)
-        after = image.screenshot_as_png
-        (out / "slider_after.png").write_bytes(after)
-        a, b = _image_pixels(before), _image_pixels(after)
-        changed = a.shape != b.shape or float((abs(a - b) > 16).any(-1).mean())
-        print(f"image pixels changed: {changed if isinstance(changed, bool) else f'{changed:.1%}'}", flush=True)
-        return bool(changed) and (changed is True or changed > 0.05)
+        after = _image_pixels(browser, image)
+        (out / "slider_after.png").write_bytes(image.screenshot_as_png)
+        if after.shape != before.shape:
+            print(f"the image changed size: {before.shape} -> {after.shape}", flush=True)
+            return False
+        changed = float((abs(after - before) > 16).any(-1).mean())
+        print(f"widget image {before.shape[1]}x{before.shape[0]} px: {changed:.1%} of the pixels changed", flush=True)
+        return changed > 0.05
     finally:
         browser.quit()
         shutil.rmtree(profile, ignore_errors=True)

@@ -236,7 +236,7 @@ class CompareSlider:
         self.zoom = W.IntSlider(value=zoom, min=1, max=max_zoom, description="zoom", style=style)
         self.center_x = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, description="zoom x", style=style)
         self.center_y = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01, description="zoom y", style=style)
-        layout = W.Layout(width=f"{width}px") if width else W.Layout(max_width="100%")
+        layout = W.Layout(width=f"{width or 512}px", max_width="100%")
         self.view = W.Image(format="png", layout=layout)
 
         for control in (self.left, self.right, self.mode, self.position, self.zoom, self.center_x,
