@@ -136,3 +136,19 @@ def test_grad_and_no_grad_paths_and_channels_last_agree():
     for a, b, c in zip(ref, fast, cl):
         torch.testing.assert_close(b, a.detach(), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(c, a.detach(), rtol=1e-4, atol=1e-5)
+
+
+def test_bf16_autocast_fast_path_is_close_to_fp32():
+    """The documented CPU fast path (bf16 autocast + channels_last) runs forward and backward near fp32."""
+    torch.manual_seed(2)
+    m = SPSRNet(nf=8, nb=3, gc=8)
+    x = torch.rand(1, 3, 10, 10)
+    ref = m(x)
+    fast = m.to(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = fast(x)
+    assert out.sr.dtype == torch.bfloat16
+    rel = ((out.sr.float() - ref.sr).norm() / ref.sr.norm()).item()
+    assert rel < 5e-2
+    (out.sr.float().pow(2).mean() + out.grad_sr.float().abs().mean()).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.parameters())
