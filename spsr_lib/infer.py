@@ -240,7 +240,7 @@ def upscale(
     if progress and n_tiles > 1:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=n_tiles, desc="tiles", unit="tile", leave=False)
+        bar = tqdm(total=n_tiles, desc="tiles", unit="tile", leave=False, disable=None)  # off when not a tty
     try:
         with torch.inference_mode():
             if tile is None:
