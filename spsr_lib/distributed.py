@@ -118,7 +118,8 @@ class ResumableSampler(DistributedSampler):
     """``DistributedSampler`` that can start mid-epoch: the data order of a resumed run is unchanged.
 
     The order of epoch ``e`` is ``torch.randperm`` seeded with ``seed + e`` (as DistributedSampler),
-    strided over ranks; ``start`` skips the samples this rank already consumed in that epoch.
+    strided over ranks; ``start`` skips the samples this rank already consumed in that epoch. It yields
+    ``(epoch, index)`` pairs, which :class:`spsr_lib.data.PairedImageDataset` accepts as indices.
     """
 
     def __init__(self, dataset, info: DistInfo, seed: int, shuffle: bool = True) -> None:
@@ -129,8 +130,11 @@ class ResumableSampler(DistributedSampler):
     def set_start(self, start: int) -> None:
         self.start = start
 
-    def __iter__(self) -> Iterator[int]:
-        return itertools.islice(super().__iter__(), self.start, None)
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        # (epoch, index): the dataset draws its crop/flip randomness from these, so persistent DataLoader
+        # workers (which never see set_epoch) still produce the samples of the right epoch
+        epoch = self.epoch
+        return ((epoch, i) for i in itertools.islice(super().__iter__(), self.start, None))
 
     def __len__(self) -> int:
         return max(0, self.num_samples - self.start)

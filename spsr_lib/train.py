@@ -206,7 +206,7 @@ class Trainer:
         self.sampler = ResumableSampler(self.train_set, self.dist, seed=self.cfg.seed)
         self.loader = torch.utils.data.DataLoader(
             self.train_set, batch_size=self.local_batch, sampler=self.sampler, num_workers=d.num_workers,
-            drop_last=True, pin_memory=self.device.type == "cuda", persistent_workers=False)
+            drop_last=True, pin_memory=self.device.type == "cuda", persistent_workers=d.num_workers > 0)
         if len(self.sampler) < self.local_batch:
             raise ConfigError(f"data.train: {len(self.train_set)} training samples give no full batch of "
                               f"{self.local_batch} per process; lower data.batch_size or add images")

@@ -11,6 +11,7 @@ px shaved), LPIPS when its trunk weights are on this machine, and the paper's ow
 
 from __future__ import annotations
 
+import bisect
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,17 @@ def _hr_folder(path: str, key: str = "data.train") -> str:
 
 
 class _ConcatWithEpoch(torch.utils.data.ConcatDataset):
+    """Several training folders; accepts the ``(epoch, index)`` indices of the trainer's sampler."""
+
     def set_epoch(self, epoch: int) -> None:
         for ds in self.datasets:
             ds.set_epoch(epoch)
+
+    def __getitem__(self, index):
+        epoch, i = index if isinstance(index, tuple) else (None, index)
+        k = bisect.bisect_right(self.cumulative_sizes, i)
+        local = i - (self.cumulative_sizes[k - 1] if k else 0)
+        return self.datasets[k][(epoch, local) if epoch is not None else local]
 
 
 def build_train_set(cfg: Config) -> Any:

@@ -152,3 +152,22 @@ def test_cli_reports_unknown_key_in_one_line(tmp_path):
                          cwd=REPO, timeout=120)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "loss.pixle: unknown key" in out.stderr
+
+
+def test_persistent_workers_and_several_folders_keep_the_data_order(tmp_path, image_folder):
+    """num_workers 0 and 1 (persistent, never sees set_epoch) train on the same samples across epochs."""
+    import shutil
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    for k, f in enumerate(sorted(image_folder.iterdir())):
+        shutil.copy(f, (a if k % 2 else b) / f.name)
+    losses = []
+    for workers in (0, 1):
+        cfg = load_config(None, tiny(tmp_path / f"w{workers}", image_folder, f"data.train=[{a}, {b}]",
+                                     f"data.num_workers={workers}", "train.niter=5", "loss.gan.weight=0",
+                                     "loss.gradient_gan.weight=0"))
+        Trainer(cfg).fit()
+        recs = (tmp_path / f"w{workers}" / "metrics.jsonl").read_text().splitlines()
+        losses.append([json.loads(r)["l_pixel"] for r in recs])
+    assert len(losses[0]) == 5 and losses[0] == losses[1]
