@@ -148,6 +148,19 @@ def eval_images(name: str, count: int | None, crop: int | None) -> tuple[list[tu
 
 
 # ----------------------------------------------------------------------------------------- training
+def perceptual_trunk() -> str | None:
+    """VGG19 (the paper's), else VGG16 (the ImageNet trunk available offline), else None (term off)."""
+    from spsr_lib.weights import locate
+
+    for arch in ("vgg19", "vgg16"):
+        try:
+            locate(arch, download=False)
+            return arch
+        except SPSRError:
+            continue
+    return None
+
+
 def base_overrides(p: dict, train: Path, work: Path, seed: int, device: str, perceptual_arch: str) -> list[str]:
     return [f"model={p['model']}", f"discriminator.nf={p['d_nf']}", f"data.train={train}", "data.val=null",
             f"data.patch_size={p['patch']}", f"data.batch_size={p['batch']}", "data.num_workers=0",
@@ -236,14 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     from spsr_lib.metrics.lpips import lpips_status
 
     lpips_ok, lpips_note = lpips_status()
-    try:
-        from spsr_lib.weights import locate
-
-        locate("vgg19", download=False)
-        arch = "vgg19"
-    except SPSRError:
-        arch = "vgg16"  # the ImageNet trunk available offline (conv5_3 before ReLU)
-    base = base_overrides(p, train_dir, work, args.seed, args.device, arch)
+    arch = perceptual_trunk()
+    base = base_overrides(p, train_dir, work, args.seed, args.device, arch or "vgg19")
     log_freq = max(1, (p["pretrain"] + p["steps"]) // 200)
     print(f"ablation '{profile}': train on {train_name}, evaluate on {eval_source} ({len(images)} images), "
           f"perceptual {arch}, LPIPS {'on' if lpips_ok else 'off'}", flush=True)
@@ -269,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, label, stage, generator, losses in VARIANTS:
         overrides = [*base, *(f"{k}={v}" for k, v in OFF.items()), *losses, f"train.pretrained={pretrained}",
                      f"train.branch_pretrain.steps={p['branch_pretrain'] if generator == 'SPSRNet' else 0}"]
+        if arch is None:  # no ImageNet VGG on this machine: the perceptual term cannot be computed honestly
+            overrides.append("loss.perceptual.weight=0")
         print(f"-> {label}", flush=True)
         model, seconds, run = train(name, stage, overrides, p["steps"], work, generator == "RRDBNet" and stage == "spsr",
                                     log_freq)
@@ -291,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         "model": p["model"], "patch_size": p["patch"], "batch_size": p["batch"], "pretrain_steps": p["pretrain"],
         "pretrain_lr": p["lr_pre"], "lr": p["lr"],
         "steps_per_variant": p["steps"], "pretrain_seconds": round(t_pre, 1), "train_set": train_name,
-        "eval_set": eval_source, "eval_images": [n for n, _, _ in images], "perceptual": arch,
+        "eval_set": eval_source, "eval_images": [n for n, _, _ in images],
+        "perceptual": arch or "off (no ImageNet VGG weights on this machine)",
         "lpips": f"LPIPS v0.1 alex ({Path(lpips_note).name})" if lpips_ok else "not computed: no AlexNet trunk here",
         "crops": {"names": crop_names, "pattern": f"crops/{profile}_{{variant}}_{{image}}.png"},
         "results": results,

@@ -136,18 +136,25 @@ else:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         overrides += ["runtime.amp=bf16", "runtime.channels_last=true"]
 cfg = spsr_lib.load_config("../configs/paper_x4.yaml", overrides)
-try:  # the perceptual loss needs ImageNet VGG weights; VGG16 is the one available offline
-    from spsr_lib.weights import locate
+from spsr_lib.weights import locate  # the perceptual loss needs ImageNet VGG weights, never random ones
 
-    locate(cfg.loss.perceptual.arch, download=not FAST)
-except SPSRError:
-    cfg.loss.perceptual.arch = "vgg16"
+for arch in (cfg.loss.perceptual.arch, "vgg16", None):  # VGG16 is the trunk available offline
+    try:
+        if arch is not None:
+            locate(arch, download=not FAST)
+            cfg.loss.perceptual.arch = arch
+        else:
+            cfg.loss.perceptual.weight = 0.0  # `spsr weights fetch vgg16` makes the term available
+        break
+    except SPSRError:
+        continue
 cfg.train.pretrained = None if FAST else cfg.train.pretrained  # fast mode: no stage-1 generator to start from
 cfg.output_dir = str(run_root / ("nb04_fast" if FAST else cfg.name))
 if FAST and Path(cfg.output_dir).exists():
     shutil.rmtree(cfg.output_dir)  # fast mode always starts afresh
 print(f"run folder {cfg.output_dir}: SPSRNet nf={cfg.model.nf} nb={cfg.model.nb}, patch {cfg.data.patch_size}, "
-      f"batch {cfg.data.batch_size}, {cfg.train.niter:,} iterations, perceptual {cfg.loss.perceptual.arch}")
+      f"batch {cfg.data.batch_size}, {cfg.train.niter:,} iterations, "
+      f"perceptual {cfg.loss.perceptual.arch if cfg.loss.perceptual.weight else 'off (no VGG weights here)'}")
 
 # %% [markdown]
 # ## 4. Train, and watch it
