@@ -200,3 +200,13 @@ def test_as_image_accepts_tensors_and_scales(pair):
     assert as_image(torch.ones(1, 1, 4, 5)).shape == (4, 5, 3)
     with pytest.raises(SPSRError, match="batch"):
         as_image(torch.zeros(2, 3, 4, 4))
+
+
+def test_importing_widgets_and_plots_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, spsr_lib.widgets, spsr_lib.plots; "
+            "print(','.join(m for m in ('ipywidgets', 'matplotlib', 'PIL', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"imported at module level: {out.stdout}"
