@@ -8,7 +8,7 @@ Variants (all the same weights; ratios are against ``eager_fp32`` *in the same r
 
 - ``eager_fp32``        NCHW float32, no_grad forward / autograd forward+backward
 - ``channels_last``     ``model.to(memory_format=torch.channels_last)`` (oneDNN's native layout)
-- ``inference_mode``    forward only, ``torch.inference_mode()`` (dense blocks use the no-copy buffer path)
+- ``inference_mode``    forward only, ``torch.inference_mode()`` (no autograd bookkeeping at all)
 - ``bf16_autocast``     ``torch.autocast("cpu", dtype=torch.bfloat16)``: oneDNN bf16 convs (avx512_bf16)
 - ``bf16_autocast_cl``  bf16 autocast + channels_last
 - ``compile``           ``torch.compile(model)`` fp32, only with ``--compile`` (slow to compile on 2 cores)

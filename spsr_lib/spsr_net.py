@@ -35,7 +35,7 @@ OFFICIAL_TAPS = (4, 9, 14, 19)
 
 
 class SPSROutput(NamedTuple):
-    """The generator's three outputs (all N x 3 x H x W)."""
+    """The generator's three outputs: ``sr`` and ``grad_sr`` are N x 3 x sH x sW, ``grad_lr`` N x 3 x H x W."""
 
     sr: Tensor  # the super-resolved image, unclamped (official output index 1)
     grad_sr: Tensor  # gradient-branch prediction of the SR gradient map (official index 0)
