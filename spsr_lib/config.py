@@ -151,6 +151,7 @@ class LoggingConfig:
     keep_last: int = 3  # full training checkpoints kept on disk
     tensorboard: bool = True
     progress: bool = True  # tqdm bar
+    val_lpips: bool = True  # LPIPS at validation (when its trunk weights are on this machine)
 
 
 @dataclass

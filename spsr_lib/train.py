@@ -68,21 +68,32 @@ def build_generator(cfg: Config) -> nn.Module:
 
 
 def load_pretrained(cfg: Config, G: nn.Module) -> str:
-    """Stage 2: fill the SR branch from an RRDBNet file; stage 1: load the whole RRDBNet. Returns a note."""
+    """Initialise G from ``train.pretrained``; returns a note for the log.
+
+    Stage "psnr": the whole RRDBNet. Stage "spsr": an RRDBNet file (stage 1, or the official
+    ``RRDB_PSNR_x4.pth``) fills only the SR branch, as the official code does (§2.7); a complete SPSR
+    generator (``spsr.pth`` or a kit file) loads entirely, to fine-tune it. Loading is strict.
+    """
     path = cfg.train.pretrained
     if not path:
         return "G from scratch (kaiming x 0.1)"
     if not Path(path).is_file():
         raise ConfigError(f"train.pretrained: {path} not found; give the stage-1 models/G_latest.safetensors "
                           "or the official RRDB_PSNR_x4.pth")
-    from spsr_lib.checkpoint import load_rrdb
+    from spsr_lib.checkpoint import is_kit_spsr, is_official_spsr, load_generator, load_rrdb, read_checkpoint
 
     m = cfg.model
+    arch = dict(nf=m.nf, nb=m.nb, gc=m.gc, scale=m.scale, in_ch=m.in_ch, out_ch=m.out_ch)
     source: Any = path
-    if path.endswith(".pt"):  # a stage-1 training state: take its generator
+    if path.endswith(".pt"):  # a kit training state: take its generator
         with contextlib.suppress(SPSRError):
             source = train_state.load_state(Path(path))["G"]
-    rrdb = load_rrdb(source, nf=m.nf, nb=m.nb, gc=m.gc, scale=m.scale, in_ch=m.in_ch, out_ch=m.out_ch)
+    if cfg.stage == "spsr":
+        sd = read_checkpoint(source)[0]
+        if is_official_spsr(sd) or is_kit_spsr(sd):
+            G.load_state_dict(load_generator(source, **arch, taps=G.taps).state_dict())
+            return f"G (all of SPSRNet) initialised from {path}"
+    rrdb = load_rrdb(source, **arch)
     if cfg.stage == "psnr":
         G.load_state_dict(rrdb.state_dict())
         return f"G initialised from {path}"

@@ -90,7 +90,7 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
     scale = cfg.model.scale
     sums: dict[str, float] = {}
     grids: dict[str, torch.Tensor] = {}
-    lpips_ok = True
+    lpips_ok = cfg.logging.val_lpips
     for i, item in enumerate(images):
         out = model(item["lr"].to(device))
         sr_raw = out.sr if hasattr(out, "sr") else out

@@ -171,3 +171,27 @@ def test_persistent_workers_and_several_folders_keep_the_data_order(tmp_path, im
         recs = (tmp_path / f"w{workers}" / "metrics.jsonl").read_text().splitlines()
         losses.append([json.loads(r)["l_pixel"] for r in recs])
     assert len(losses[0]) == 5 and losses[0] == losses[1]
+
+
+def test_validation_logs_metrics_images_and_finetunes_a_full_generator(tmp_path, image_folder):
+    first = Trainer(load_config(None, tiny(tmp_path / "a", image_folder, "train.niter=1", "logging.save_freq=1")))
+    first.fit()
+    g = tmp_path / "a" / "models" / "G_latest.safetensors"
+    cfg = load_config(None, tiny(tmp_path / "b", image_folder, f"train.pretrained={g}", f"data.val={image_folder}",
+                                 "data.val_max_images=2", "logging.val_freq=2", "logging.tensorboard=true",
+                                 "logging.val_lpips=false",
+                                 "train.niter=2"))
+    tr = Trainer(cfg)
+    assert "all of SPSRNet" in tr.init_note
+    assert all(torch.equal(v, first.G.state_dict()[k]) for k, v in tr.G.state_dict().items())
+    tr.fit()
+    val = [json.loads(r) for r in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+           if json.loads(r)["kind"] == "val"]
+    assert len(val) == 1 and val[0]["step"] == 2
+    assert 0 < val[0]["psnr_y"] < 60 and 0 < val[0]["ssim_y"] <= 1 and "psnr_rgb" in val[0]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "b" / "tensorboard")).Reload()
+    tags = events.Tags()
+    assert {"train/l_gradient_pixel", "train/l_gradient_gan", "train/lr_G", "val/psnr_y"} <= set(tags["scalars"])
+    assert {"val/lr_sr_hr", "val/gradient_maps_lr_sr_hr", "val/branch_grad_sr"} <= set(tags["images"])
