@@ -104,16 +104,6 @@ def _reduce_bucket(bucket: list[torch.Tensor], world: int) -> None:
         offset += n
 
 
-def all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:
-    """Average a dict of scalars over ranks (for logging)."""
-    if not info.enabled or not values:
-        return values
-    keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
-    dist.all_reduce(t)
-    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
-
-
 class ResumableSampler(DistributedSampler):
     """``DistributedSampler`` that can start mid-epoch: the data order of a resumed run is unchanged.
 

@@ -353,7 +353,7 @@ class Trainer:
         path = train_state.latest_state(self.run_dir)
         if path is None:
             raise SPSRError(f"{self.run_dir}: no checkpoints/state_*.pt to resume from; run without --resume")
-        state = train_state.load_state(path, map_location=self.device)
+        state = train_state.load_state(path, map_location="cpu")  # RNG states must stay CPU tensors
         if state.get("stage") != self.cfg.stage:
             raise SPSRError(f"{path}: is a '{state.get('stage')}' stage checkpoint but the config says "
                             f"'{self.cfg.stage}'; use the run's own config.yaml")
