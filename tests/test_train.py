@@ -195,3 +195,32 @@ def test_validation_logs_metrics_images_and_finetunes_a_full_generator(tmp_path,
     tags = events.Tags()
     assert {"train/l_gradient_pixel", "train/l_gradient_gan", "train/lr_G", "val/psnr_y"} <= set(tags["scalars"])
     assert {"val/lr_sr_hr", "val/gradient_maps_lr_sr_hr", "val/branch_grad_sr"} <= set(tags["images"])
+
+
+@pytest.mark.parametrize("amp,channels_last", [("bf16", True), ("fp16", False)])
+def test_mixed_precision_paths_train(tmp_path, image_folder, amp, channels_last):
+    cfg = load_config(None, tiny(tmp_path, image_folder, f"runtime.amp={amp}",
+                                 f"runtime.channels_last={str(channels_last).lower()}"))
+    tr = Trainer(cfg)
+    assert tr.scaler.is_enabled() == (amp == "fp16")
+    before = snapshot(tr.G)
+    batch = next(iter(tr.loader))
+    tr.step = 1
+    values = tr.train_step(tr.to_model_layout(batch["lr"]), batch["hr"])
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
+    assert any(not torch.equal(before[k], v) for k, v in tr.G.state_dict().items())
+
+
+def test_ema_is_an_exponential_average():
+    from spsr_lib.ema import ModelEMA
+
+    net = torch.nn.Linear(2, 2)
+    ema = ModelEMA(net, decay=0.75)
+    w0 = net.weight.detach().clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)
+    torch.testing.assert_close(ema.module.weight, 0.75 * w0 + 0.25 * (w0 + 1.0))
+    again = ModelEMA(torch.nn.Linear(2, 2), decay=0.5)
+    again.load_state_dict(ema.state_dict())
+    assert again.decay == 0.75 and again.num_updates == 1 and torch.equal(again.module.weight, ema.module.weight)
