@@ -10,10 +10,14 @@ Paper: Ma et al., CVPR 2020, Sec. 3.3 (Eq. 9, the six loss terms) and Sec. 4.4 (
 
 Protocol (the paper's): a shared L1 pre-train of RRDBNet (``--pretrain-steps``); then every variant trains
 ``--steps`` more iterations from it with the same seed, data order and batch ((a) keeps training with L1,
-(b)-(d) start their SR branch from it, as SPSR starts from ``RRDB_PSNR_x4.pth``). Everything goes through
-the library's :class:`spsr_lib.Trainer` with config overrides; the only addition is :class:`BranchlessRRDB`
-for (b)/(c): the Trainer's stage-2 step expects SPSRNet's outputs, so RRDBNet is wrapped to return them
-(its "branch output" is M(SR) and its weight, ``loss.branch_pixel``, is 0).
+(b)-(d) start their SR branch from it, as SPSR starts from ``RRDB_PSNR_x4.pth``). SPSRNet's image comes out
+of its fusion block, which RRDBNet does not have: (d) first gets an L1 warm-up of the gradient branch and
+the fusion (SR branch frozen, ``warmup`` steps; the official recipe's counterpart is its 5,000-step
+fusion-only phase), so that all four GAN-stage runs start from a generator that already outputs images.
+Everything goes through the library's :class:`spsr_lib.Trainer` with config overrides; the only additions
+are how the Trainer's generator is built (:func:`generator_factory`): :class:`BranchlessRRDB` for (b)/(c),
+because the stage-2 step expects SPSRNet's outputs (its "branch output" is M(SR), weight 0), and the
+warmed-up SPSRNet for (d).
 
 Evaluation: PSNR / SSIM (Y, 4 px shaved), LPIPS (when its trunk is on this machine), gradient-map L1 and
 PSNR (``spsr_lib.metrics``) on a benchmark set (``--eval``, Set5 by default; scikit-image photos when no
@@ -22,6 +26,7 @@ set is found), plus crops of every variant's output for the notebook.
     python scripts/make_ablation_results.py --fast            # seconds: what 03_loss_ablations runs live
     python scripts/make_ablation_results.py                   # CPU profile (about an hour on 2 cores)
     python scripts/make_ablation_results.py --profile gpu     # larger model and budget for one GPU
+    python scripts/make_ablation_results.py --variants spsr   # rerun (d) only, reuse the pre-train, merge
 
 Writes ``<out>/ablation_results.json`` (+ ``<out>/crops/*.png``); training runs go to ``--work``.
 """
@@ -33,6 +38,7 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -56,11 +62,11 @@ REPO = Path(__file__).resolve().parents[1]
 # profile -> model / data / budget overrides shared by every variant
 PROFILES: dict[str, dict] = {
     "fast": dict(model="{nf: 8, nb: 2, gc: 8, scale: 4}", d_nf=8, patch=32, batch=2, pretrain=30, steps=4,
-                 branch_pretrain=1, eval_images=2, eval_crop=96, lr_pre=1e-3, lr=1e-4),
+                 warmup=20, eval_images=2, eval_crop=96, lr_pre=1e-3, lr=1e-4),
     "cpu": dict(model="{nf: 16, nb: 4, gc: 16, scale: 4}", d_nf=16, patch=64, batch=4, pretrain=2000, steps=300,
-                branch_pretrain=30, eval_images=5, eval_crop=None, lr_pre=1e-3, lr=1e-4),
+                warmup=300, eval_images=5, eval_crop=None, lr_pre=1e-3, lr=1e-4),
     "gpu": dict(model="{nf: 64, nb: 23, gc: 32, scale: 4}", d_nf=64, patch=128, batch=16, pretrain=20000,
-                steps=10000, branch_pretrain=500, eval_images=None, eval_crop=None, lr_pre=2e-4, lr=1e-4),
+                steps=10000, warmup=5000, eval_images=None, eval_crop=None, lr_pre=2e-4, lr=1e-4),
 }
 
 GAN = ["loss.perceptual.weight=1.0", "loss.gan.weight=5e-3"]
@@ -93,20 +99,27 @@ class BranchlessRRDB(RRDBNet):
 
 
 @contextlib.contextmanager
-def branchless_generator(enabled: bool):
-    """While active, the Trainer builds :class:`BranchlessRRDB` for stage "spsr" instead of SPSRNet."""
+def generator_factory(build):
+    """While active, the Trainer builds its generator with ``build(cfg)`` (None: the library's default)."""
     import spsr_lib.train as train_module
 
     original = train_module.build_generator
-    if enabled:
-        def build(cfg):
-            m = cfg.model
-            return BranchlessRRDB(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale)
+    if build is not None:
         train_module.build_generator = build
     try:
         yield
     finally:
         train_module.build_generator = original
+
+
+def branchless(cfg) -> BranchlessRRDB:
+    m = cfg.model
+    return BranchlessRRDB(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale)
+
+
+def warmed_up(path: Path):
+    """A factory that starts from the warmed-up SPSRNet at ``path`` (``train.pretrained`` must be null)."""
+    return lambda cfg: spsr_lib.load_generator(path)
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -169,11 +182,13 @@ def base_overrides(p: dict, train: Path, work: Path, seed: int, device: str, per
             "logging.val_freq=1000000000", f"runtime.device={device}", "train.ema.enabled=false"]
 
 
-def train(name: str, stage: str, overrides: list[str], niter: int, work: Path, branchless: bool, log_freq: int):
+def train(name: str, stage: str, overrides: list[str], niter: int, work: Path, build, log_freq: int):
     run = work / name
+    if run.exists():  # the Trainer refuses to overwrite a run: this one is redone from scratch
+        shutil.rmtree(run)
     cfg = load_config(None, [f"name={name}", f"stage={stage}", f"output_dir={run}", f"train.niter={niter}",
                              f"logging.log_freq={log_freq}", f"logging.save_freq={niter}", *overrides])
-    with branchless_generator(branchless):
+    with generator_factory(build):
         trainer = spsr_lib.Trainer(cfg)
         t0 = time.perf_counter()
         try:
@@ -233,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="torch CPU threads (default 1: on a shared 2-core machine OpenMP spin-waits cost more than it gains)")
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "ablation", help="training runs go here")
     ap.add_argument("--out", type=Path, default=REPO / "data" / "ablation_results")
+    ap.add_argument("--variants", nargs="+", choices=[v[0] for v in VARIANTS],
+                    help="run only these; reuse the pre-train in --work and merge into the existing results file")
     args = ap.parse_args(argv)
     profile = "fast" if args.fast else args.profile
     p = dict(PROFILES[profile])
@@ -240,9 +257,12 @@ def main(argv: list[str] | None = None) -> int:
     p["steps"] = args.steps if args.steps is not None else p["steps"]
     torch.set_num_threads(args.threads)
     work = args.work / profile
-    if work.exists():  # the Trainer refuses to overwrite runs: start this ablation afresh
-        import shutil
-
+    out_file = args.out / ("ablation_results.json" if profile != "fast" else "ablation_results_fast.json")
+    partial = bool(args.variants) and out_file.is_file()
+    doc = json.loads(out_file.read_text()) if partial else None
+    if doc is not None and doc["profile"] != profile:
+        raise SPSRError(f"{out_file}: holds a '{doc['profile']}' run, not '{profile}'; drop --variants to redo it")
+    if not partial and work.exists():  # a full run starts afresh
         shutil.rmtree(work)
     train_dir, train_name = training_folder(args.train, work)
     images, eval_source = eval_images(args.eval, p["eval_images"], p["eval_crop"])
@@ -255,42 +275,59 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ablation '{profile}': train on {train_name}, evaluate on {eval_source} ({len(images)} images), "
           f"perceptual {arch}, LPIPS {'on' if lpips_ok else 'off'}", flush=True)
 
-    # the shared pre-train may use a higher learning rate than the variants (a short L1 run needs it)
-    pre = base + ["loss.pixel.weight=1.0", f"train.lr_g={p['lr_pre']}"]
-    _, t_pre, pre_run = train("pretrain_l1", "psnr", pre, p["pretrain"], work, False, log_freq)
-    pretrained = pre_run / "models" / "G_latest.safetensors"
-    bicubic = {n: spsr_lib.imresize(lr, 4) for n, lr, _ in images}
-    results = {"bicubic": {"label": "bicubic", "metrics": {
-        "psnr": float(np.mean([metrics.psnr(bicubic[n], hr, scale=4) for n, _, hr in images])),
-        "ssim": float(np.mean([metrics.ssim(bicubic[n], hr, scale=4) for n, _, hr in images])),
-        "grad_l1": float(np.mean([metrics.gradient_l1(bicubic[n], hr, scale=4) for n, _, hr in images])),
-        "grad_psnr": float(np.mean([metrics.gradient_psnr(bicubic[n], hr, scale=4) for n, _, hr in images])),
-        "lpips": float(np.mean([metrics.lpips(bicubic[n], hr) for n, _, hr in images])) if lpips_ok else None}}}
+    pretrained = work / "pretrain_l1" / "models" / "G_latest.safetensors"
+    if doc is None or not pretrained.is_file():
+        # the shared pre-train may use a higher learning rate than the variants (a short L1 run needs it)
+        pre = base + ["loss.pixel.weight=1.0", f"train.lr_g={p['lr_pre']}"]
+        _, t_pre, _ = train("pretrain_l1", "psnr", pre, p["pretrain"], work, None, log_freq)
+        doc = new_document(args, argv, profile, p, t_pre, train_name, eval_source, images, arch, lpips_ok,
+                           lpips_note)
+        doc["results"]["bicubic"] = bicubic_row(images, lpips_ok)
     crops_dir = args.out / "crops"
-    # crops for the notebook: butterfly (SPSR's structure showcase) and one more when they are there
-    names = [n for n, _, _ in images]
-    crop_names = ([n for n in ("butterfly", "bird") if n in names] or names)[:2]
-    for n, _, hr in (it for it in images if it[0] in crop_names):
+    crop_names = doc["crops"]["names"]
+    for n, lr, hr in (it for it in images if it[0] in crop_names):
         write_image(crops_dir / f"{profile}_HR_{n}.png", crop_for_notebook(hr))
-        write_image(crops_dir / f"{profile}_bicubic_{n}.png", crop_for_notebook(bicubic[n]))
+        write_image(crops_dir / f"{profile}_bicubic_{n}.png", crop_for_notebook(spsr_lib.imresize(lr, 4)))
+
     for name, label, stage, generator, losses in VARIANTS:
-        overrides = [*base, *(f"{k}={v}" for k, v in OFF.items()), *losses, f"train.pretrained={pretrained}",
-                     f"train.branch_pretrain.steps={p['branch_pretrain'] if generator == 'SPSRNet' else 0}"]
+        if args.variants and name not in args.variants:
+            continue
+        print(f"-> {label}", flush=True)
+        overrides = [*base, *(f"{k}={v}" for k, v in OFF.items()), *losses, "train.branch_pretrain.steps=0"]
         if arch is None:  # no ImageNet VGG on this machine: the perceptual term cannot be computed honestly
             overrides.append("loss.perceptual.weight=0")
-        print(f"-> {label}", flush=True)
-        model, seconds, run = train(name, stage, overrides, p["steps"], work, generator == "RRDBNet" and stage == "spsr",
-                                    log_freq)
+        extra: dict = {}
+        if generator == "SPSRNet":  # L1 warm-up of branch + fusion, SR branch frozen (see the docstring)
+            warm = [*base, *(f"{k}={v}" for k, v in OFF.items()), "loss.pixel.weight=1.0",
+                    "loss.branch_pixel.weight=0.5", f"train.pretrained={pretrained}", f"train.lr_g={p['lr_pre']}",
+                    f"train.branch_pretrain.steps={p['warmup'] + 1}", "train.branch_pretrain.train=fusion+gradient_branch"]
+            _, t_warm, warm_run = train("spsr_warmup", "spsr", warm, p["warmup"], work, None, log_freq)
+            extra = {"warmup_steps": p["warmup"], "warmup_seconds": round(t_warm, 1), "warmup_lr": p["lr_pre"]}
+            build, overrides = warmed_up(warm_run / "models" / "G_latest.safetensors"), overrides + ["train.pretrained=null"]
+        else:
+            build = branchless if stage == "spsr" else None
+            overrides.append(f"train.pretrained={pretrained}")
+        model, seconds, run = train(name, stage, overrides, p["steps"], work, build, log_freq)
         mean, srs = evaluate(model, images, lpips_ok)
         for n in crop_names:
             write_image(crops_dir / f"{profile}_{name}_{n}.png", crop_for_notebook(srs[n]))
-        results[name] = {"label": label, "stage": stage, "generator": generator,
-                         "params": sum(q.numel() for q in model.parameters()),
-                         "overrides": [o for o in overrides if o.startswith("loss.")],
-                         "train_seconds": round(seconds, 1), "metrics": mean, "curves": curves(run)}
+        doc["results"][name] = {"label": label, "stage": stage, "generator": generator,
+                                "params": sum(q.numel() for q in model.parameters()),
+                                "overrides": [o for o in overrides if o.startswith("loss.")],
+                                "train_seconds": round(seconds, 1), **extra, "metrics": mean, "curves": curves(run)}
         print("   " + "  ".join(f"{k} {v:.4f}" for k, v in mean.items() if v is not None), flush=True)
+        order = ["bicubic", *(v[0] for v in VARIANTS)]
+        doc["results"] = {k: doc["results"][k] for k in order if k in doc["results"]}
+        atomic_write_text(out_file, json.dumps(doc, indent=1) + "\n")  # after every variant: partial results
+    print(f"wrote {out_file}", flush=True)
+    return 0
 
-    doc = {
+
+def new_document(args, argv, profile, p, t_pre, train_name, eval_source, images, arch, lpips_ok, lpips_note) -> dict:
+    names = [n for n, _, _ in images]
+    # crops for the notebook: butterfly (SPSR's structure showcase) and one more when they are there
+    crop_names = ([n for n in ("butterfly", "bird") if n in names] or names)[:2]
+    return {
         "what": "SPSR loss ablation (Ma et al., CVPR 2020, Sec. 4.4): same seed, data and budget per variant",
         "profile": profile, "created": time.strftime("%Y-%m-%d"),
         "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads"
@@ -298,18 +335,24 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__, "spsr_kit": spsr_lib.__version__, "seed": args.seed,
         "command": "python scripts/make_ablation_results.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "model": p["model"], "patch_size": p["patch"], "batch_size": p["batch"], "pretrain_steps": p["pretrain"],
-        "pretrain_lr": p["lr_pre"], "lr": p["lr"],
-        "steps_per_variant": p["steps"], "pretrain_seconds": round(t_pre, 1), "train_set": train_name,
-        "eval_set": eval_source, "eval_images": [n for n, _, _ in images],
+        "pretrain_lr": p["lr_pre"], "lr": p["lr"], "steps_per_variant": p["steps"],
+        "pretrain_seconds": round(t_pre, 1), "train_set": train_name, "eval_set": eval_source, "eval_images": names,
         "perceptual": arch or "off (no ImageNet VGG weights on this machine)",
         "lpips": f"LPIPS v0.1 alex ({Path(lpips_note).name})" if lpips_ok else "not computed: no AlexNet trunk here",
         "crops": {"names": crop_names, "pattern": f"crops/{profile}_{{variant}}_{{image}}.png"},
-        "results": results,
+        "results": {},
     }
-    out_file = args.out / ("ablation_results.json" if profile != "fast" else "ablation_results_fast.json")
-    atomic_write_text(out_file, json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {out_file}", flush=True)
-    return 0
+
+
+def bicubic_row(images, lpips_ok: bool) -> dict:
+    def mean(fn) -> float:
+        return float(np.mean([fn(spsr_lib.imresize(lr, 4), hr) for _, lr, hr in images]))
+
+    return {"label": "bicubic", "metrics": {
+        "psnr": mean(lambda sr, hr: metrics.psnr(sr, hr, scale=4)), "ssim": mean(lambda sr, hr: metrics.ssim(sr, hr, scale=4)),
+        "grad_l1": mean(lambda sr, hr: metrics.gradient_l1(sr, hr, scale=4)),
+        "grad_psnr": mean(lambda sr, hr: metrics.gradient_psnr(sr, hr, scale=4)),
+        "lpips": mean(metrics.lpips) if lpips_ok else None}}
 
 
 if __name__ == "__main__":

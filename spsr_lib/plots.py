@@ -230,20 +230,26 @@ def loss_curves(log: Any, keys: Sequence[str] | None = None, x_key: str = "step"
     fig, axes = _figure(nrows, ncols, panel, aspect=0.7)
     for ax in axes.flat[len(keys):]:
         ax.axis("off")
+    colors = {name: f"C{i}" for i, name in enumerate(runs)}  # one colour per run in every panel
     for ax, key in zip(axes.flat, keys):
         for name, records in runs.items():
             xs, ys = _series(records, key, x_key)
             if xs.size:
-                ax.plot(xs, ema(ys, smoothing), label=name or None, linewidth=1.2)
+                ax.plot(xs, ema(ys, smoothing), label=name or None, color=colors[name], linewidth=1.2)
         ax.set_title(key, fontsize=10)
         ax.set_xlabel(x_key, fontsize=8)
         ax.tick_params(labelsize=8)
         if logy:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    if len(runs) > 1:
-        axes.flat[0].legend(fontsize=8)
     fig.tight_layout()
+    if len(runs) > 1:  # one legend for the figure: a run missing from the first panel is still listed
+        from matplotlib.lines import Line2D
+
+        handles = [Line2D([], [], color=c, label=name) for name, c in colors.items()]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(runs), 4), fontsize=8, frameon=False)
+        rows = math.ceil(len(runs) / 4)
+        fig.tight_layout(rect=(0, 0.06 * rows / nrows, 1, 1))
     return fig
 
 

@@ -105,7 +105,17 @@ def test_loss_curves_from_jsonl_and_runs(tmp_path):
     fig = plots.loss_curves({"a": records, "b": records[:2]}, keys=["l_gan"])
     lines = fig.axes[0].get_lines()
     assert [len(ln.get_xdata()) for ln in lines] == [4, 2]
-    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["a", "b"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
+
+
+def test_loss_curves_keep_one_colour_per_run_across_panels():
+    l1_only = [{"step": s, "l_pixel": 1.0} for s in (1, 2)]
+    gan = [{"step": s, "l_pixel": 0.5, "l_gan": 0.1} for s in (1, 2)]
+    fig = plots.loss_curves({"L1": l1_only, "GAN": gan}, keys=["l_pixel", "l_gan"])
+    pixel_ax, gan_ax = fig.axes[:2]
+    legend = {t.get_text(): h.get_color() for t, h in zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles)}
+    assert [ln.get_color() for ln in pixel_ax.get_lines()] == [legend["L1"], legend["GAN"]]
+    assert [ln.get_color() for ln in gan_ax.get_lines()] == [legend["GAN"]]  # L1 has no l_gan: GAN keeps its colour
 
 
 def test_loss_curves_errors(tmp_path):
