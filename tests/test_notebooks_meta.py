@@ -107,3 +107,18 @@ def test_public_imresize_stays_a_function_after_its_module_is_imported():
             "import numpy as np; print(spsr_lib.imresize(np.zeros((8, 8, 3), np.uint8), 0.5).shape)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "(4, 4, 3)", out.stderr[-500:]
+
+
+def test_committed_ablation_results_are_complete():
+    """03_loss_ablations reads this file; it must hold the four variants of one run, with their crops."""
+    path = REPO / "data" / "ablation_results" / "ablation_results.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert list(doc["results"]) == ["bicubic", "l1", "esrgan", "grad_loss", "spsr"]
+    for name, r in doc["results"].items():
+        assert {"psnr", "ssim", "grad_l1", "grad_psnr"} <= set(r["metrics"]), name
+        if name != "bicubic":  # same budget: every variant logged up to the same last step
+            assert r["curves"]["step"][-1] == doc["steps_per_variant"], name
+        for image in doc["crops"]["names"]:
+            assert (path.parent / doc["crops"]["pattern"].format(variant=name, image=image)).is_file()
+    assert doc["results"]["spsr"]["generator"] == "SPSRNet" and doc["results"]["esrgan"]["generator"] == "RRDBNet"
+    assert not ABS_PATH.findall(path.read_text(encoding="utf-8"))
