@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Train the shipped demo weights with the kit's own trainer: stage 1 (L1) then stage 2 (SPSR GAN), resuming
+# Train the shipped demo weights with the kit's own trainer: stage 1 (L1), an L1 warm-up of gradient branch +
+# fusion, then stage 2 (SPSR GAN), resuming
 # either stage from its latest checkpoint when re-run, then copy the generator to data/demo_weights/.
 #   nohup bash scripts/train_demo_weights.sh > runs/demo_train.log 2>&1 &
 # Extra arguments are passed to both stages (e.g. --set train.niter=...).
@@ -17,6 +18,7 @@ run_stage() {  # config run_dir [args...]
 }
 
 run_stage configs/demo_x4_psnr.yaml runs/demo_x4_psnr "$@"
+run_stage configs/demo_x4_warmup.yaml runs/demo_x4_warmup "$@"
 run_stage configs/demo_x4.yaml runs/demo_x4 "$@"
 mkdir -p data/demo_weights
 .venv/bin/python - <<'PY'
