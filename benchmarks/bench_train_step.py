@@ -13,7 +13,7 @@ FLOPs of one iteration come from ``torch.utils.flop_counter`` (convolutions and 
 When the ImageNet VGG19 weights are not on this machine, the perceptual trunk has RANDOM weights: the
 timing is the same (same layers), and the result says so; no loss value from it is a perceptual loss.
 
-    python benchmarks/bench_train_step.py            # writes benchmarks/results/train_step_cpu.{json,md}
+    python benchmarks/bench_train_step.py            # writes benchmarks/results/train_step_cpu_t<threads>.{json,md}
     python benchmarks/bench_train_step.py --quick    # 1 timed iteration per variant, small model
 """
 
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     repeats = 1 if args.quick else args.repeats
+    load_start = os.getloadavg()[0]
     g = torch.Generator().manual_seed(0)
     hr = torch.rand(2, 3, 128, 128, generator=g)
     lr = torch.nn.functional.avg_pool2d(hr, 4)
@@ -131,16 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         "perceptual_trunk": trunk_note, "threads": args.threads, "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(), "avx512_bf16": "avx512_bf16" in flags,
         "amx_bf16": "amx_bf16" in flags, "gflop_per_iteration": flops / 1e9, "repeats": repeats, "rows": rows,
-        "official_reference_s": 2.80, "load_average_at_end": os.getloadavg()[0],
+        "official_reference_s": 2.80, "load_average": [load_start, os.getloadavg()[0]],
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "train_step_cpu_quick" if args.quick else "train_step_cpu"
+    stem = f"train_step_cpu_t{args.threads}" + ("_quick" if args.quick else "")
     from spsr_lib.atomic_io import atomic_write_text
 
     atomic_write_text(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
     lines = [f"# {result['what']}", "", f"{result['model']}; {trunk_note}; {args.threads} threads, torch "
-             f"{torch.__version__}; {flops / 1e9:.1f} GFLOP per iteration (flop_counter)", "",
+             f"{torch.__version__}; {flops / 1e9:.1f} GFLOP per iteration (flop_counter); 1-min load average "
+             f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end (on a shared machine absolute times are "
+             "inflated; the variants run interleaved, so the ratios are the comparable numbers)", "",
              "| variant | s/it (median) | vs eager fp32 | GFLOP/s |", "|---|---|---|---|"]
     lines += [f"| {r['variant']} | {r['median_s']:.3f} | {r['speedup_vs_eager']:.2f}x | {r['gflops_per_s']:.1f} |"
               for r in rows]
