@@ -20,6 +20,7 @@ timing is the same (same layers), and the result says so; no loss value from it 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -69,7 +70,7 @@ def make_trainer(channels_last: bool, amp: str, quick: bool, run_dir: str, trunk
         "logging.tensorboard=false", "logging.progress=false"])
     tr = Trainer(cfg, build_data=False)
     mf = torch.channels_last if channels_last else torch.contiguous_format
-    tr.perceptual = PerceptualLoss(trunk).to(memory_format=mf)
+    tr.perceptual = PerceptualLoss(copy.deepcopy(trunk)).to(memory_format=mf)  # own copy: layouts differ
     tr.cfg.loss.perceptual.weight = 1.0
     tr.step = cfg.train.branch_pretrain.steps  # past the fusion-only phase: the whole G trains
     return tr

@@ -19,6 +19,7 @@ Dry run without a GPU: ``python benchmarks/gpu_bench.py --device cpu --quick`` (
 from __future__ import annotations
 
 import argparse
+import copy
 import datetime as dt
 import json
 import platform
@@ -88,7 +89,7 @@ def make_trainer(args, amp: str, channels_last: bool, compile_g: bool, run_dir: 
         "logging.tensorboard=false", "logging.progress=false"])
     tr = Trainer(cfg, device=args.device, build_data=False)
     mf = torch.channels_last if channels_last else torch.contiguous_format
-    tr.perceptual = PerceptualLoss(trunk).to(tr.device, memory_format=mf)
+    tr.perceptual = PerceptualLoss(copy.deepcopy(trunk)).to(tr.device, memory_format=mf)
     tr.cfg.loss.perceptual.weight = 1.0
     tr.step = cfg.train.branch_pretrain.steps  # the whole G trains (after the fusion-only phase)
     return tr, size
