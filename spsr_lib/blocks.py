@@ -122,3 +122,17 @@ def init_weights(module: nn.Module, scale: float = 1.0) -> nn.Module:
             nn.init.zeros_(m.bias)
     return module
 
+
+
+def rrdb_trunk_features(net: nn.Module, lr: Tensor) -> tuple[list[Tensor], Tensor]:
+    """The ESRGAN trunk shared by ``RRDBNet`` and SPSR's SR branch: ``(outputs of the RRDBs at net.taps,
+    lrelu(conv_hr(upsampled trunk)))``. ``net`` has ``conv_first, body, conv_body, upsample, conv_hr, taps``."""
+    f0 = net.conv_first(lr)
+    x, taps = f0, []
+    for i, block in enumerate(net.body):
+        x = block(x)
+        taps.extend(x for t in net.taps if t == i)
+    x = net.conv_body(x) + f0  # global residual
+    for up in net.upsample:
+        x = up(x)
+    return taps, lrelu(net.conv_hr(x))

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from spsr_lib.blocks import RRDB, Upconv, conv3x3, default_taps, init_weights, lrelu, upsample_factors
+from spsr_lib.blocks import (
+    RRDB,
+    Upconv,
+    conv3x3,
+    default_taps,
+    init_weights,
+    rrdb_trunk_features,
+    upsample_factors,
+)
 
 
 class RRDBNet(nn.Module):
@@ -40,15 +48,7 @@ class RRDBNet(nn.Module):
 
     def features(self, lr: Tensor) -> tuple[list[Tensor], Tensor]:
         """``(trunk outputs at self.taps, HR feature before conv_last)``."""
-        f0 = self.conv_first(lr)
-        x, taps = f0, []
-        for i, block in enumerate(self.body):
-            x = block(x)
-            taps.extend(x for t in self.taps if t == i)
-        x = self.conv_body(x) + f0
-        for up in self.upsample:
-            x = up(x)
-        return taps, lrelu(self.conv_hr(x))
+        return rrdb_trunk_features(self, lr)
 
     def forward(self, lr: Tensor) -> Tensor:
         return self.conv_last(self.features(lr)[1])

@@ -34,7 +34,16 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from spsr_lib.blocks import RRDB, Upconv, conv3x3, default_taps, init_weights, lrelu, upsample_factors
+from spsr_lib.blocks import (
+    RRDB,
+    Upconv,
+    conv3x3,
+    default_taps,
+    init_weights,
+    lrelu,
+    rrdb_trunk_features,
+    upsample_factors,
+)
 from spsr_lib.gradient import GradientMap
 
 OFFICIAL_TAPS = (4, 9, 14, 19)
@@ -126,15 +135,8 @@ class SPSRNet(nn.Module):
 
     def features(self, lr: Tensor) -> tuple[list[Tensor], Tensor]:
         """SR branch only: ``(tap features at LR resolution, 64-ch HR feature)`` (guidance protocol)."""
-        f0 = self.conv_first(lr)
-        x, taps = f0, []
-        for i, block in enumerate(self.body):
-            x = block(x)
-            taps.extend(x for t in self.taps if t == i)
-        x = self.conv_body(x) + f0
-        for up in self.upsample:
-            x = up(x)
-        return taps, self.conv_hr_feat(lrelu(self.conv_hr(x)))
+        taps, hr = rrdb_trunk_features(self, lr)
+        return taps, self.conv_hr_feat(hr)
 
     def forward(self, lr: Tensor) -> SPSROutput:
         if self.conv_first.weight.is_contiguous(memory_format=torch.channels_last) and lr.dim() == 4:
