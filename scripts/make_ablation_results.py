@@ -11,13 +11,13 @@ Paper: Ma et al., CVPR 2020, Sec. 3.3 (Eq. 9, the six loss terms) and Sec. 4.4 (
 Protocol (the paper's): a shared L1 pre-train of RRDBNet (``--pretrain-steps``); then every variant trains
 ``--steps`` more iterations from it with the same seed, data order and batch ((a) keeps training with L1,
 (b)-(d) start their SR branch from it, as SPSR starts from ``RRDB_PSNR_x4.pth``). SPSRNet's image comes out
-of its fusion block, which RRDBNet does not have: (d) first gets an L1 warm-up of the gradient branch and
-the fusion (SR branch frozen, ``warmup`` steps; the official recipe's counterpart is its 5,000-step
-fusion-only phase), so that all four GAN-stage runs start from a generator that already outputs images.
+of its fusion block, which RRDBNet does not have: (d) starts with ``train.fusion_init: identity``
+(:mod:`spsr_lib.warm_start`), so that its first output is exactly the pre-trained RRDBNet's and all four
+GAN-stage runs start from the same images. (The official recipe instead trains a randomly initialised fusion
+alone for 5,000 steps; on this budget that does not converge and (d) collapsed to ~10 dB on Set5.)
 Everything goes through the library's :class:`spsr_lib.Trainer` with config overrides; the only additions
 are how the Trainer's generator is built (:func:`generator_factory`): :class:`BranchlessRRDB` for (b)/(c),
-because the stage-2 step expects SPSRNet's outputs (its "branch output" is M(SR), weight 0), and the
-warmed-up SPSRNet for (d).
+because the stage-2 step expects SPSRNet's outputs (its "branch output" is M(SR), weight 0).
 
 Evaluation: PSNR / SSIM (Y, 4 px shaved), LPIPS (when its trunk is on this machine), gradient-map L1 and
 PSNR (``spsr_lib.metrics``) on a benchmark set (``--eval``, Set5 by default; scikit-image photos when no
@@ -62,11 +62,11 @@ REPO = Path(__file__).resolve().parents[1]
 # profile -> model / data / budget overrides shared by every variant
 PROFILES: dict[str, dict] = {
     "fast": dict(model="{nf: 8, nb: 2, gc: 8, scale: 4}", d_nf=8, patch=32, batch=2, pretrain=30, steps=4,
-                 warmup=20, eval_images=2, eval_crop=96, lr_pre=1e-3, lr=1e-4),
+                 eval_images=2, eval_crop=96, lr_pre=1e-3, lr=1e-4),
     "cpu": dict(model="{nf: 16, nb: 4, gc: 16, scale: 4}", d_nf=16, patch=64, batch=4, pretrain=2000, steps=300,
-                warmup=300, eval_images=5, eval_crop=None, lr_pre=1e-3, lr=1e-4),
+                eval_images=5, eval_crop=None, lr_pre=1e-3, lr=1e-4),
     "gpu": dict(model="{nf: 64, nb: 23, gc: 32, scale: 4}", d_nf=64, patch=128, batch=16, pretrain=20000,
-                steps=10000, warmup=5000, eval_images=None, eval_crop=None, lr_pre=2e-4, lr=1e-4),
+                steps=10000, eval_images=None, eval_crop=None, lr_pre=2e-4, lr=1e-4),
 }
 
 GAN = ["loss.perceptual.weight=1.0", "loss.gan.weight=5e-3"]
@@ -115,11 +115,6 @@ def generator_factory(build):
 def branchless(cfg) -> BranchlessRRDB:
     m = cfg.model
     return BranchlessRRDB(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale)
-
-
-def warmed_up(path: Path):
-    """A factory that starts from the warmed-up SPSRNet at ``path`` (``train.pretrained`` must be null)."""
-    return lambda cfg: spsr_lib.load_generator(path)
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -296,14 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides = [*base, *(f"{k}={v}" for k, v in OFF.items()), *losses, "train.branch_pretrain.steps=0"]
         if arch is None:  # no ImageNet VGG on this machine: the perceptual term cannot be computed honestly
             overrides.append("loss.perceptual.weight=0")
-        extra: dict = {}
-        if generator == "SPSRNet":  # L1 warm-up of branch + fusion, SR branch frozen (see the docstring)
-            warm = [*base, *(f"{k}={v}" for k, v in OFF.items()), "loss.pixel.weight=1.0",
-                    "loss.branch_pixel.weight=0.5", f"train.pretrained={pretrained}", f"train.lr_g={p['lr_pre']}",
-                    f"train.branch_pretrain.steps={p['warmup'] + 1}", "train.branch_pretrain.train=fusion+gradient_branch"]
-            _, t_warm, warm_run = train("spsr_warmup", "spsr", warm, p["warmup"], work, None, log_freq)
-            extra = {"warmup_steps": p["warmup"], "warmup_seconds": round(t_warm, 1), "warmup_lr": p["lr_pre"]}
-            build, overrides = warmed_up(warm_run / "models" / "G_latest.safetensors"), overrides + ["train.pretrained=null"]
+        if generator == "SPSRNet":  # SR branch from the pre-train, fusion as identity: G starts as (a)'s start
+            overrides += [f"train.pretrained={pretrained}", "train.fusion_init=identity"]
+            build = None
         else:
             build = branchless if stage == "spsr" else None
             overrides.append(f"train.pretrained={pretrained}")
@@ -314,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         doc["results"][name] = {"label": label, "stage": stage, "generator": generator,
                                 "params": sum(q.numel() for q in model.parameters()),
                                 "overrides": [o for o in overrides if o.startswith("loss.")],
-                                "train_seconds": round(seconds, 1), **extra, "metrics": mean, "curves": curves(run)}
+                                "train_seconds": round(seconds, 1), "metrics": mean, "curves": curves(run)}
         print("   " + "  ".join(f"{k} {v:.4f}" for k, v in mean.items() if v is not None), flush=True)
         order = ["bicubic", *(v[0] for v in VARIANTS)]
         doc["results"] = {k: doc["results"][k] for k in order if k in doc["results"]}

@@ -130,6 +130,12 @@ class TrainConfig:
     d_init_iters: int = 0
     branch_pretrain: BranchPretrainConfig = field(default_factory=BranchPretrainConfig)
     pretrained: Optional[str] = None  # stage 1 checkpoint or official RRDB_PSNR_x4.pth (SR branch only)
+    # "official": the fusion starts from random weights (paper); "identity": SPSRNet starts as the stage-1
+    # RRDBNet, output for output (spsr_lib.warm_start; for short budgets, needs an RRDBNet `pretrained`)
+    fusion_init: Literal["official", "identity"] = "official"
+    # wall-clock budget of one fit() call in seconds: stop early with a checkpoint and the exported generator
+    # (a later --resume goes on); None = run to niter
+    time_limit_s: Optional[float] = None
     ema: EMAConfig = field(default_factory=EMAConfig)
 
 
@@ -268,6 +274,9 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"logging.{name}: must be >= 1")
     if cfg.data.batch_size < 1 or cfg.train.niter < 1:
         raise ConfigError("data.batch_size and train.niter must be >= 1")
+    if cfg.train.fusion_init == "identity" and (cfg.stage != "spsr" or not cfg.train.pretrained):
+        raise ConfigError("train.fusion_init: 'identity' needs stage 'spsr' and train.pretrained set to a stage-1 "
+                          "RRDBNet (its conv_last becomes the image head); use 'official' otherwise")
     groups = {"fusion", "gradient_branch", "sr_branch"}
     bad = [g for g in cfg.train.branch_pretrain.train.split("+") if g not in groups]
     if bad:

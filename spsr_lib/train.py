@@ -91,6 +91,9 @@ def load_pretrained(cfg: Config, G: nn.Module) -> str:
     if cfg.stage == "spsr":
         sd = read_checkpoint(source)[0]
         if is_official_spsr(sd) or is_kit_spsr(sd):
+            if cfg.train.fusion_init == "identity":
+                raise ConfigError(f"train.fusion_init: 'identity' needs an RRDBNet in train.pretrained, but {path} "
+                                  "is a whole SPSR generator; set train.fusion_init=official to fine-tune it")
             G.load_state_dict(load_generator(source, **arch, taps=G.taps).state_dict())
             return f"G (all of SPSRNet) initialised from {path}"
     rrdb = load_rrdb(source, **arch)
@@ -98,6 +101,11 @@ def load_pretrained(cfg: Config, G: nn.Module) -> str:
         G.load_state_dict(rrdb.state_dict())
         return f"G initialised from {path}"
     G.load_sr_branch_from_rrdb(rrdb)
+    if cfg.train.fusion_init == "identity":
+        from spsr_lib.warm_start import init_fusion_as_identity
+
+        init_fusion_as_identity(G, rrdb)
+        return f"SR branch initialised from {path}, fusion as identity (G starts as that RRDBNet)"
     return f"SR branch initialised from {path}"
 
 
@@ -151,6 +159,7 @@ class Trainer:
             self._build_data()
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.g_phase: str | None = None
+        self.stopped_early = False  # set when train.time_limit_s ends fit() before niter
         if resume:
             self._resume()
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main, tensorboard=cfg.logging.tensorboard,
@@ -252,9 +261,9 @@ class Trainer:
                     f"{self._count(self.G)} G params; {self.init_note}; step {self.step}/{cfg.train.niter}")
         if self.train_set is None:
             raise SPSRError("Trainer(build_data=False) cannot fit(); build it with the training data")
-        t_last = time.perf_counter()
+        t_last = t_start = time.perf_counter()
         try:
-            while self.step < cfg.train.niter:
+            while self.step < cfg.train.niter and not self.stopped_early:
                 self.train_set.set_epoch(self.epoch)
                 self.sampler.set_epoch(self.epoch)
                 self.sampler.set_start(self.batch_in_epoch * self.local_batch)
@@ -276,9 +285,14 @@ class Trainer:
                     log.advance()
                     if self.val_images and (self.step % cfg.logging.val_freq == 0 or self.step == cfg.train.niter):
                         self.validate()
-                    if self.step % cfg.logging.save_freq == 0 or self.step == cfg.train.niter:
+                    out_of_time = self._out_of_time(t_start)
+                    if self.step % cfg.logging.save_freq == 0 or self.step == cfg.train.niter or out_of_time:
                         self.save()
-                    if self.step >= cfg.train.niter:
+                    if out_of_time:
+                        self.stopped_early = True
+                        log.message(f"[{cfg.name}] train.time_limit_s={cfg.train.time_limit_s:g} reached at step "
+                                    f"{self.step}: checkpoint saved, --resume continues")
+                    if self.step >= cfg.train.niter or self.stopped_early:
                         break
                 else:
                     self.epoch += 1
@@ -287,6 +301,18 @@ class Trainer:
             log.close()
         log.message(f"[{cfg.name}] done at step {self.step}; generator: {self.run_dir / 'models'}")
         return last
+
+    def _out_of_time(self, t_start: float) -> bool:
+        """True once ``train.time_limit_s`` has passed (rank 0's clock decides for every rank)."""
+        limit = self.cfg.train.time_limit_s
+        if limit is None:
+            return False
+        flag = torch.tensor([float(time.perf_counter() - t_start >= limit)], device=self.device)
+        if self.dist.enabled:
+            import torch.distributed as dist
+
+            dist.broadcast(flag, src=0)
+        return bool(flag.item())
 
     def train_step(self, lr: Tensor, hr: Tensor) -> dict[str, float]:
         """One iteration of the configured stage on a batch already on the device (no scheduler step)."""
