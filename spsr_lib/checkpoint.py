@@ -298,6 +298,16 @@ def save_generator(model: nn.Module, path: str | os.PathLike) -> None:
     _save_safetensors(model, path)
 
 
+def load_sr_model(source: Source):
+    """Any super-resolution generator the kit knows, for inference and evaluation: an SPSRNet when the file
+    holds one (official ``spsr.pth``, kit files), else an ESRGAN/RRDBNet (``RRDB_PSNR_x4.pth``, a stage-1 run)."""
+    sd, meta, name = read_checkpoint(source, GENERATOR_ENTRIES)
+    if meta.get("kind") == "RRDBNet" or (meta.get("kind") is None and not is_official_spsr(sd)
+                                         and not is_kit_spsr(sd) and rrdb_layout(sd)):
+        return load_rrdb(source)
+    return load_generator(source)
+
+
 # ----------------------------------------------------------------------------------------- RRDBNet
 def rrdb_layout(sd: Mapping[str, Tensor]) -> str | None:
     if "model.0.weight" in sd and "model.1.sub.0.RDB1.conv1.0.weight" in sd:

@@ -42,8 +42,8 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
     return path
 
 
-def load_model(model: str | os.PathLike | None = None):  # -> SPSRNet
+def load_model(model: str | os.PathLike | None = None):  # -> SPSRNet (or RRDBNet for an ESRGAN file)
     """Load the generator named by ``model`` (or the demo weights) with ``spsr_lib.checkpoint``."""
-    from spsr_lib.checkpoint import load_generator
+    from spsr_lib.checkpoint import load_sr_model
 
-    return load_generator(resolve_model_path(model))
+    return load_sr_model(resolve_model_path(model))

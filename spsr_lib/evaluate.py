@@ -148,10 +148,10 @@ def bicubic_source(scale: int) -> Callable:
 
 
 def model_source(path: str | os.PathLike, device: str = "auto", tile: int | str | None = None) -> Callable:
-    from spsr_lib.checkpoint import load_generator
+    from spsr_lib.checkpoint import load_sr_model
     from spsr_lib.infer import upscale
 
-    model = load_generator(path).eval()
+    model = load_sr_model(path).eval()
     return lambda item: upscale(item.lr, model, tile=tile, device=device)
 
 

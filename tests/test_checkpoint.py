@@ -192,3 +192,25 @@ def test_convert_rrdb_and_discriminator(tmp_path, parity_dir):
 
 def test_checkpoint_error_is_an_spsr_error():
     assert issubclass(CheckpointError, SPSRError)
+
+
+def test_load_sr_model_takes_spsr_and_esrgan_files_and_evaluate_uses_it(tmp_path):
+    from spsr_lib.checkpoint import load_sr_model
+    from spsr_lib.evaluate import model_source
+
+    rrdb, spsr = RRDBNet(nf=8, nb=2, gc=4).eval(), SPSRNet(nf=8, nb=2, gc=4).eval()
+    save_generator(rrdb, tmp_path / "rrdb.safetensors")
+    save_generator(spsr, tmp_path / "spsr.safetensors")
+    torch.save(export_official_state_dict(rrdb), tmp_path / "RRDB_PSNR_like.pth")  # ESRGAN's own layout
+    assert type(load_sr_model(tmp_path / "spsr.safetensors")) is SPSRNet
+    for name in ("rrdb.safetensors", "RRDB_PSNR_like.pth"):
+        loaded = load_sr_model(tmp_path / name)
+        assert type(loaded) is RRDBNet
+        torch.testing.assert_close(loaded.state_dict(), rrdb.state_dict())
+    with pytest.raises(CheckpointError):
+        load_sr_model({"foo.weight": torch.zeros(1)})
+
+    class Item:
+        lr = (torch.rand(12, 10, 3) * 255).byte().numpy()
+
+    assert model_source(tmp_path / "rrdb.safetensors", device="cpu")(Item).shape == (48, 40, 3)
