@@ -7,7 +7,7 @@ Run it through ``benchmarks/gpu_check.sh`` (one command, no installs, < 8 min). 
   GPU; the official run used 15 per GPU on two GPUs) and HR 128;
 * inference of the same generator on a ``--infer-lr`` square LR (default 128 -> 512 px);
 
-each as eager fp32 (cuDNN's default TF32 convolutions, reported), bf16 autocast, bf16 + channels_last, and
+each as eager fp32 (cuDNN's default TF32 convolutions), strict fp32 (TF32 off), bf16 autocast, bf16 + channels_last, and
 bf16 + channels_last + ``torch.compile``. FLOPs come from ``torch.utils.flop_counter`` (convs + matmuls,
 fwd + bwd), so "TFLOP/s" is achieved useful work, compared with the card's dense bf16 peak from the table
 below. When the ImageNet VGG19 file is not on the machine the perceptual trunk has random weights (the
@@ -43,8 +43,9 @@ BF16_PEAK_TFLOPS = [
     ("L40", 181.0), ("A10G", 70.0), ("A10", 125.0), ("L4", 121.0), ("A6000", 155.0), ("RTX 6000 Ada", 365.0),
     ("RTX 4090", 165.0), ("RTX 3090", 71.0), ("A30", 165.0), ("A40", 150.0),
 ]
-VARIANTS = {  # name -> (amp, channels_last, compile)
+VARIANTS = {  # name -> (amp, channels_last, compile); "fp32 eager" runs cuDNN convs in TF32 (PyTorch's default)
     "fp32 eager": ("none", False, False),
+    "fp32 strict (TF32 off)": ("none", False, False),
     "bf16 autocast": ("bf16", False, False),
     "bf16 + channels_last": ("bf16", True, False),
     "bf16 + channels_last + compile": ("bf16", True, True),
@@ -182,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--only", type=lambda t: [v.strip() for v in t.split(",")], default=None,
+                    help=f"comma-separated subset of the variants: {', '.join(VARIANTS)}")
+    ap.add_argument("--kinds", type=lambda t: t.split(","), default=["train_step", "inference"],
+                    help="train_step,inference (default both)")
     ap.add_argument("--budget-s", type=float, default=420.0, help="skip the remaining variants after this")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
@@ -210,17 +215,19 @@ def main(argv: list[str] | None = None) -> int:
         plan = [(kind, name, *spec) for comp_pass in (False, True) for kind in ("train_step", "inference")
                 for name, spec in VARIANTS.items() if spec[2] == comp_pass]
         for kind, name, amp, cl, comp in plan:
-            if comp and args.no_compile:
+            if (comp and args.no_compile) or (args.only and name not in args.only) or kind not in args.kinds:
                 continue
             if time.perf_counter() - start > args.budget_s:
                 rows.append({"kind": kind, "variant": name, "skipped": "time budget"})
                 continue
+            torch.backends.cudnn.allow_tf32 = "TF32 off" not in name
             try:
                 row = (time_train(args, name, amp, cl, comp, trunk, tmp) if kind == "train_step"
                        else time_infer(args, name, amp, cl, comp))
             except Exception as exc:  # one failing variant (e.g. compile) must not lose the others
                 row = {"kind": kind, "variant": name, "error": f"{type(exc).__name__}: {exc}"[:500],
                        "trace": traceback.format_exc(limit=3)[-1500:]}
+            torch.backends.cudnn.allow_tf32 = True
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k not in ("times_s", "trace")}), flush=True)
             if dev.type == "cuda":
@@ -229,9 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         ok = [r for r in rows if r["kind"] == kind and "median_s" in r]
         if not ok:
             continue
-        base, flops = ok[0]["median_s"], next((r["flops"] for r in ok if r.get("flops")), None)
+        base = next((r["median_s"] for r in ok if r["variant"] == "fp32 eager"), ok[0]["median_s"])
+        strict = next((r["median_s"] for r in ok if "TF32 off" in r["variant"]), None)
+        flops = next((r["flops"] for r in ok if r.get("flops")), None)
         for r in ok:
-            r["speedup_vs_fp32"] = base / r["median_s"]
+            r["speedup_vs_fp32"] = base / r["median_s"]  # vs fp32 with TF32 convs (PyTorch's default)
+            r["speedup_vs_strict_fp32"] = strict / r["median_s"] if strict else None
             if flops:
                 r["tflops_per_s"] = flops / r["median_s"] / 1e12
                 r["pct_of_bf16_peak"] = 100 * r["tflops_per_s"] / peak if peak else None
@@ -244,12 +254,12 @@ def main(argv: list[str] | None = None) -> int:
 
     atomic_write_text(out / name, json.dumps(result, indent=2) + "\n")
     print(f"\n{card}: bf16 peak {peak or 'unknown'} TFLOP/s; results in {out / name}")
-    print(f"{'kind':11s} {'variant':32s} {'s':>8s} {'x fp32':>7s} {'TFLOP/s':>8s} {'%peak':>6s}")
+    print(f"{'kind':11s} {'variant':32s} {'s':>8s} {'x fp32':>7s} {'x strict':>8s} {'TFLOP/s':>8s} {'%peak':>6s}")
     for r in rows:
         if "median_s" in r:
-            tf, pct = r.get("tflops_per_s"), r.get("pct_of_bf16_peak")
+            tf, pct, xs = r.get("tflops_per_s"), r.get("pct_of_bf16_peak"), r.get("speedup_vs_strict_fp32")
             print(f"{r['kind']:11s} {r['variant']:32s} {r['median_s']:8.4f} {r['speedup_vs_fp32']:7.2f} "
-                  f"{(f'{tf:.1f}' if tf else '-'):>8s} {(f'{pct:.1f}' if pct else '-'):>6s}")
+                  f"{(f'{xs:.2f}' if xs else '-'):>8s} {(f'{tf:.1f}' if tf else '-'):>8s} {(f'{pct:.1f}' if pct else '-'):>6s}")
         else:
             print(f"{r['kind']:11s} {r['variant']:32s} {r.get('error') or r.get('skipped')}")
     return 0
