@@ -61,6 +61,24 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed(fn, warmup: int, steps: int, device: torch.device) -> tuple[list[float], float]:
+    """``(per-call seconds of `steps` calls, seconds of the `warmup` calls)``; every call synchronised."""
+    t0 = time.perf_counter()
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    warm_s = time.perf_counter() - t0
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(steps):
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return times, warm_s
+
+
 def perceptual_trunk(device: torch.device) -> tuple[torch.nn.Module, str]:
     from spsr_lib.errors import WeightsUnavailableError
     from spsr_lib.weights import load_vgg_features
@@ -108,19 +126,7 @@ def time_train(args, name: str, amp: str, cl: bool, comp: bool, trunk, tmp: str)
         tr.step += 1
         tr.train_step(tr.to_model_layout(lr), hr)
 
-    t0 = time.perf_counter()
-    for _ in range(args.warmup + (2 if comp else 0)):
-        step()
-    sync(dev)
-    warm_s = time.perf_counter() - t0
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    times = []
-    for _ in range(args.steps):
-        t = time.perf_counter()
-        step()
-        sync(dev)
-        times.append(time.perf_counter() - t)
+    times, warm_s = timed(step, args.warmup + (2 if comp else 0), args.steps, dev)
     counter = FlopCounterMode(display=False)
     if not comp:  # compiled graphs hide their ops from the counter: reuse the eager count
         with counter:
@@ -151,19 +157,7 @@ def time_infer(args, name: str, amp: str, cl: bool, comp: bool) -> dict:
         with torch.no_grad(), ctx():
             fwd(x)
 
-    t0 = time.perf_counter()
-    for _ in range(args.warmup + (2 if comp else 0)):
-        run()
-    sync(dev)
-    warm_s = time.perf_counter() - t0
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(dev)
-    times = []
-    for _ in range(args.steps):
-        t = time.perf_counter()
-        run()
-        sync(dev)
-        times.append(time.perf_counter() - t)
+    times, warm_s = timed(run, args.warmup + (2 if comp else 0), args.steps, dev)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         g(x)
