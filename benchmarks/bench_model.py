@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
+
+from spsr_lib.run_info import cpu_name  # noqa: E402  (after the sys.path insert)
 
 VARIANTS = {  # name: (channels_last, bf16, forward_only_inference_mode, compile)
     "eager_fp32": (False, False, False, False),
@@ -174,16 +175,6 @@ def official_reference() -> dict | None:
     t = json.loads(manifest.read_text())["timing"]
     return {"forward_backward_s_median": t["forward_backward_s_median"],
             "forward_no_grad_s_median": t["forward_only_no_grad_s_median"], "threads": t["torch_num_threads"]}
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> int:

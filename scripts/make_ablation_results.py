@@ -37,7 +37,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -54,6 +53,7 @@ from spsr_lib.errors import SPSRError
 from spsr_lib.gradient import gradient_map
 from spsr_lib.image_io import write_image
 from spsr_lib.rrdb import RRDBNet
+from spsr_lib.run_info import cpu_name
 from spsr_lib.spsr_net import SPSROutput
 from spsr_lib.train_log import read_metrics
 
@@ -217,16 +217,6 @@ def evaluate(model, images, lpips_ok: bool) -> tuple[dict[str, float | None], di
 def crop_for_notebook(img: np.ndarray, size: int = 96) -> np.ndarray:
     top, left = max(0, (img.shape[0] - size) // 2), max(0, (img.shape[1] - size) // 2)
     return img[top:top + size, left:left + size]
-
-
-def cpu_name() -> str:
-    try:
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "write_image": "spsr_lib.image_io",
     "ImageReadError": "spsr_lib.image_io",
     "load_config": "spsr_lib.config",
+    "run_info": "spsr_lib.run_info",
     # floor 2: the paper
     "RRDBNet": "spsr_lib.rrdb",
     "SPSRNet": "spsr_lib.spsr_net",

@@ -17,7 +17,6 @@
 
 # %%
 import os
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +36,7 @@ if FAST:
 
 # %%
 # run info: which mode and hardware produced the outputs stored in this notebook
-cpu = platform.processor() or platform.machine()
-if Path("/proc/cpuinfo").exists():
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), cpu)
-gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-print(f"spsr-kit {spsr_lib.__version__} | torch {torch.__version__} | {'fast' if FAST else 'full'} mode | "
-      f"{cpu}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} threads | {gpu}")
+print(spsr_lib.run_info(fast=FAST))
 
 # %% [markdown]
 # ## 1. Three parts, 24.8 M parameters
