@@ -43,12 +43,13 @@ BF16_PEAK_TFLOPS = [
     ("L40", 181.0), ("A10G", 70.0), ("A10", 125.0), ("L4", 121.0), ("A6000", 155.0), ("RTX 6000 Ada", 365.0),
     ("RTX 4090", 165.0), ("RTX 3090", 71.0), ("A30", 165.0), ("A40", 150.0),
 ]
-VARIANTS = {  # name -> (amp, channels_last, compile); "fp32 eager" runs cuDNN convs in TF32 (PyTorch's default)
+VARIANTS = {  # name -> (amp, channels_last, compile: False/True/a torch.compile mode); "fp32 eager" runs cuDNN convs in TF32 (PyTorch's default)
     "fp32 eager": ("none", False, False),
     "fp32 strict (TF32 off)": ("none", False, False),
     "bf16 autocast": ("bf16", False, False),
     "bf16 + channels_last": ("bf16", True, False),
     "bf16 + channels_last + compile": ("bf16", True, True),
+    "bf16 + channels_last + compile (reduce-overhead)": ("bf16", True, "reduce-overhead"),
 }
 
 
@@ -94,7 +95,7 @@ def perceptual_trunk(device: torch.device) -> tuple[torch.nn.Module, str]:
         return trunk, "vgg19 conv5_4 with RANDOM weights (timing only)"
 
 
-def make_trainer(args, amp: str, channels_last: bool, compile_g: bool, run_dir: str, trunk: torch.nn.Module):
+def make_trainer(args, amp: str, channels_last: bool, compile_g: bool | str, run_dir: str, trunk: torch.nn.Module):
     from spsr_lib.config import load_config
     from spsr_lib.losses import PerceptualLoss
     from spsr_lib.train import Trainer
@@ -104,7 +105,8 @@ def make_trainer(args, amp: str, channels_last: bool, compile_g: bool, run_dir: 
     cfg = load_config(None, arch + [
         f"data.batch_size={args.batch}", f"data.patch_size={size}", "loss.perceptual.weight=0",
         f"output_dir={run_dir}", f"runtime.amp={amp}", f"runtime.channels_last={str(channels_last).lower()}",
-        f"runtime.compile={str(compile_g).lower()}", "runtime.cudnn_benchmark=true",
+        f"runtime.compile={str(bool(compile_g)).lower()}", "runtime.cudnn_benchmark=true",
+        f"runtime.compile_mode={compile_g if isinstance(compile_g, str) else 'default'}",
         "logging.tensorboard=false", "logging.progress=false"])
     tr = Trainer(cfg, device=args.device, build_data=False)
     mf = torch.channels_last if channels_last else torch.contiguous_format
@@ -114,7 +116,7 @@ def make_trainer(args, amp: str, channels_last: bool, compile_g: bool, run_dir: 
     return tr, size
 
 
-def time_train(args, name: str, amp: str, cl: bool, comp: bool, trunk, tmp: str) -> dict:
+def time_train(args, name: str, amp: str, cl: bool, comp: bool | str, trunk, tmp: str) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     tr, size = make_trainer(args, amp, cl, comp, f"{tmp}/{re.sub(r'[^a-z0-9]+', '_', name)}", trunk)
@@ -138,7 +140,7 @@ def time_train(args, name: str, amp: str, cl: bool, comp: bool, trunk, tmp: str)
     return row
 
 
-def time_infer(args, name: str, amp: str, cl: bool, comp: bool) -> dict:
+def time_infer(args, name: str, amp: str, cl: bool, comp: bool | str) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from spsr_lib.spsr_net import SPSRNet
@@ -148,7 +150,7 @@ def time_infer(args, name: str, amp: str, cl: bool, comp: bool) -> dict:
     g = SPSRNet(**arch).to(dev).eval()
     mf = torch.channels_last if cl else torch.contiguous_format
     g = g.to(memory_format=mf)
-    fwd = torch.compile(g) if comp else g
+    fwd = torch.compile(g, mode=comp if isinstance(comp, str) else 'default') if comp else g
     n = 16 if args.quick else args.infer_lr
     x = torch.rand(1, 3, n, n, device=dev).contiguous(memory_format=mf)
     ctx = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if amp == "bf16" else torch.no_grad
@@ -207,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         # eager variants first: a slow compile must not starve them of the time budget
         plan = [(kind, name, *spec) for comp_pass in (False, True) for kind in ("train_step", "inference")
-                for name, spec in VARIANTS.items() if spec[2] == comp_pass]
+                for name, spec in VARIANTS.items() if bool(spec[2]) == comp_pass]
         for kind, name, amp, cl, comp in plan:
             if (comp and args.no_compile) or (args.only and name not in args.only) or kind not in args.kinds:
                 continue

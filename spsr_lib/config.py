@@ -145,6 +145,8 @@ class RuntimeConfig:
     amp: Literal["none", "bf16", "fp16"] = "none"  # autocast dtype; fp16 adds a GradScaler
     channels_last: bool = False
     compile: bool = False  # torch.compile the generator
+    # torch.compile mode: "reduce-overhead" adds CUDA graphs (for launch-bound steps, e.g. small per-GPU batches)
+    compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
     cudnn_benchmark: bool = True
     num_threads: Optional[int] = None  # torch.set_num_threads on CPU
 

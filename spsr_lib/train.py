@@ -199,7 +199,7 @@ class Trainer:
             broadcast_module(net, self.dist)
             setattr(self, name, net)
         self.ema = ModelEMA(self.G, cfg.train.ema.decay) if cfg.train.ema.enabled else None
-        self.G_forward = torch.compile(self.G) if cfg.runtime.compile else self.G
+        self.G_forward = torch.compile(self.G, mode=cfg.runtime.compile_mode) if cfg.runtime.compile else self.G
         return note
 
     def _build_optimizers(self) -> None:

@@ -37,6 +37,7 @@ def test_unknown_top_level_section(tmp_path):
     ("data:\n  batch_size: many\n", "data.batch_size: expected a number"),
     ("train:\n  niter: 2.5\n", "train.niter: expected an integer"),
     ("runtime:\n  amp: fp8\n", "runtime.amp: 'fp8' is not one of"),
+    ("runtime:\n  compile_mode: fastest\n", "runtime.compile_mode: 'fastest' is not one of"),
     ("logging:\n  tensorboard: 1\n", "logging.tensorboard: expected true/false"),
     ("train:\n  milestones: 5\n", "train.milestones: expected a list"),
     ("model: 3\n", "model: expected a mapping"),
