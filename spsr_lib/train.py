@@ -40,6 +40,7 @@ from spsr_lib.ema import ModelEMA
 from spsr_lib.errors import ConfigError, SPSRError
 from spsr_lib.train_log import RunLogger
 from spsr_lib.train_step import apply_branch_pretrain, psnr_step, spsr_step
+from spsr_lib.warm_start import load_pretrained
 
 
 def resolve_device(requested: str) -> torch.device:
@@ -65,48 +66,6 @@ def build_generator(cfg: Config) -> nn.Module:
     from spsr_lib.spsr_net import SPSRNet
 
     return SPSRNet(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale, taps=m.taps)
-
-
-def load_pretrained(cfg: Config, G: nn.Module) -> str:
-    """Initialise G from ``train.pretrained``; returns a note for the log.
-
-    Stage "psnr": the whole RRDBNet. Stage "spsr": an RRDBNet file (stage 1, or the official
-    ``RRDB_PSNR_x4.pth``) fills only the SR branch, as the official code does (§2.7); a complete SPSR
-    generator (``spsr.pth`` or a kit file) loads entirely, to fine-tune it. Loading is strict.
-    """
-    path = cfg.train.pretrained
-    if not path:
-        return "G from scratch (kaiming x 0.1)"
-    if not Path(path).is_file():
-        raise ConfigError(f"train.pretrained: {path} not found; give the stage-1 models/G_latest.safetensors "
-                          "or the official RRDB_PSNR_x4.pth")
-    from spsr_lib.checkpoint import is_kit_spsr, is_official_spsr, load_generator, load_rrdb, read_checkpoint
-
-    m = cfg.model
-    arch = dict(nf=m.nf, nb=m.nb, gc=m.gc, scale=m.scale, in_ch=m.in_ch, out_ch=m.out_ch)
-    source: Any = path
-    if path.endswith(".pt"):  # a kit training state: take its generator
-        with contextlib.suppress(SPSRError):
-            source = train_state.load_state(Path(path))["G"]
-    if cfg.stage == "spsr":
-        sd = read_checkpoint(source)[0]
-        if is_official_spsr(sd) or is_kit_spsr(sd):
-            if cfg.train.fusion_init == "identity":
-                raise ConfigError(f"train.fusion_init: 'identity' needs an RRDBNet in train.pretrained, but {path} "
-                                  "is a whole SPSR generator; set train.fusion_init=official to fine-tune it")
-            G.load_state_dict(load_generator(source, **arch, taps=G.taps).state_dict())
-            return f"G (all of SPSRNet) initialised from {path}"
-    rrdb = load_rrdb(source, **arch)
-    if cfg.stage == "psnr":
-        G.load_state_dict(rrdb.state_dict())
-        return f"G initialised from {path}"
-    G.load_sr_branch_from_rrdb(rrdb)
-    if cfg.train.fusion_init == "identity":
-        from spsr_lib.warm_start import init_fusion_as_identity
-
-        init_fusion_as_identity(G, rrdb)
-        return f"SR branch initialised from {path}, fusion as identity (G starts as that RRDBNet)"
-    return f"SR branch initialised from {path}"
 
 
 def _scheduler_state(s: torch.optim.lr_scheduler.LRScheduler) -> dict:

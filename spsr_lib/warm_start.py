@@ -1,4 +1,6 @@
-"""Start SPSRNet *exactly* as the stage-1 RRDBNet: an identity-initialised fusion (a kit option, not the paper's).
+"""How the generator starts: ``train.pretrained`` (:func:`load_pretrained`) and the identity-initialised fusion.
+
+:func:`init_fusion_as_identity` starts SPSRNet *exactly* as the stage-1 RRDBNet (a kit option, not the paper's).
 
 Why. The official stage 2 loads ``RRDB_PSNR_x4.pth`` into the SR branch only; the fusion block, which
 alone produces the image (paper Sec. 3.2, Fig. 2), starts from random weights and is trained alone for
@@ -24,10 +26,18 @@ nothing is frozen: the fusion departs from the identity as soon as the losses as
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import torch
 from torch import nn
 
 from spsr_lib.blocks import NEG_SLOPE, RESIDUAL_SCALE
+from spsr_lib.errors import ConfigError, SPSRError
+
+if TYPE_CHECKING:
+    from spsr_lib.config import Config
 
 
 def _dirac_(conv: nn.Conv2d, scale: float = 1.0, in_offset: int = 0) -> None:
@@ -71,3 +81,45 @@ def init_fusion_as_identity(spsr: nn.Module, rrdb: nn.Module) -> nn.Module:
         fusion.conv_last.weight[c, c, k, k] = 1.0 / (1.0 + NEG_SLOPE)
         fusion.conv_last.weight[c, out_ch + c, k, k] = -1.0 / (1.0 + NEG_SLOPE)
     return spsr
+
+
+def load_pretrained(cfg: Config, G: nn.Module) -> str:
+    """Initialise G from ``train.pretrained``; returns a note for the log.
+
+    Stage "psnr": the whole RRDBNet. Stage "spsr": an RRDBNet file (stage 1, or the official
+    ``RRDB_PSNR_x4.pth``) fills only the SR branch, as the official code does (§2.7); a complete SPSR
+    generator (``spsr.pth`` or a kit file) loads entirely, to fine-tune it. Loading is strict.
+    """
+    path = cfg.train.pretrained
+    if not path:
+        return "G from scratch (kaiming x 0.1)"
+    if not Path(path).is_file():
+        raise ConfigError(f"train.pretrained: {path} not found; give the stage-1 models/G_latest.safetensors "
+                          "or the official RRDB_PSNR_x4.pth")
+    from spsr_lib.checkpoint import is_kit_spsr, is_official_spsr, load_generator, load_rrdb, read_checkpoint
+
+    m = cfg.model
+    arch = dict(nf=m.nf, nb=m.nb, gc=m.gc, scale=m.scale, in_ch=m.in_ch, out_ch=m.out_ch)
+    source: Any = path
+    if path.endswith(".pt"):  # a kit training state: take its generator
+        with contextlib.suppress(SPSRError):
+            from spsr_lib.train_state import load_state
+
+            source = load_state(Path(path))["G"]
+    if cfg.stage == "spsr":
+        sd = read_checkpoint(source)[0]
+        if is_official_spsr(sd) or is_kit_spsr(sd):
+            if cfg.train.fusion_init == "identity":
+                raise ConfigError(f"train.fusion_init: 'identity' needs an RRDBNet in train.pretrained, but {path} "
+                                  "is a whole SPSR generator; set train.fusion_init=official to fine-tune it")
+            G.load_state_dict(load_generator(source, **arch, taps=G.taps).state_dict())
+            return f"G (all of SPSRNet) initialised from {path}"
+    rrdb = load_rrdb(source, **arch)
+    if cfg.stage == "psnr":
+        G.load_state_dict(rrdb.state_dict())
+        return f"G initialised from {path}"
+    G.load_sr_branch_from_rrdb(rrdb)
+    if cfg.train.fusion_init == "identity":
+        init_fusion_as_identity(G, rrdb)
+        return f"SR branch initialised from {path}, fusion as identity (G starts as that RRDBNet)"
+    return f"SR branch initialised from {path}"
