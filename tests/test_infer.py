@@ -339,6 +339,24 @@ def test_cli_usage_errors_exit_2(tmp_path, tiny_model_file, capsys, monkeypatch)
     assert "overwrite an input" in capsys.readouterr().err
 
 
+def test_cli_takes_an_esrgan_model_and_refuses_its_gradients_once(tmp_path, capsys):
+    from PIL import Image
+
+    from spsr_lib.checkpoint import save_generator
+    from spsr_lib.cli import main
+    from spsr_lib.rrdb import RRDBNet
+
+    rrdb = tmp_path / "rrdb.safetensors"
+    save_generator(RRDBNet(nf=4, nb=1, gc=4), rrdb)
+    img = tmp_path / "x.png"
+    Image.new("RGB", (6, 5), (90, 120, 30)).save(img)
+    assert main(["infer", str(img), "-o", str(tmp_path / "o"), "--model", str(rrdb), "--save-gradients"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RRDBNet has no gradient branch" in err[0] and not (tmp_path / "o").exists()
+    assert main(["infer", str(img), "-o", str(tmp_path / "o"), "--model", str(rrdb)]) == 0
+    assert Image.open(tmp_path / "o" / "x.png").size == (24, 20)
+
+
 @pytest.mark.skipif(not __import__("spsr_lib.demo_weights", fromlist=["x"]).default_demo_weights_path().is_file(),
                     reason="demo weights not shipped yet")
 def test_tiling_with_the_shipped_demo_weights(lr64):

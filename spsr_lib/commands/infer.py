@@ -137,6 +137,9 @@ def run(args: argparse.Namespace) -> int:
     for item, reason in failed:
         print(f"spsr infer: error: {item}: {reason}", file=sys.stderr)
     model = load_model(args.model)
+    if args.save_gradients and not hasattr(model, "grad_branch"):
+        raise SPSRError(f"{args.model}: a {type(model).__name__} has no gradient branch, so --save-gradients has "
+                        "nothing to write; drop --save-gradients or pass an SPSR generator")
 
     written = 0
     start = time.perf_counter()
