@@ -239,5 +239,9 @@ plt.close(fig)
 # - One config holds the recipe; overrides shrink it (fast mode) or adapt it (AMP, devices).
 # - `Trainer(cfg).fit()` is the loop; `resume=True` continues exactly; `metrics.jsonl` feeds the plots.
 # - Several GPUs: `torchrun --nproc_per_node N -m spsr_lib train ...`, the batch is global.
+# - A short run (minutes, not days)? Start from the stage-1 RRDBNet with `train.fusion_init=identity`, and
+#   lower `train.lr_g` for batches of 4 or less; `train.time_limit_s` ends a run cleanly on a wall-clock
+#   budget (README, "Stage 2 on a small budget"). The shipped demo weights were trained that way on one GPU
+#   in five minutes (`scripts/train_demo_weights_gpu.sh`).
 #
 # Next: `05_evaluation` measures a trained generator the way the paper does.
