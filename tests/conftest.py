@@ -42,6 +42,17 @@ def find_spec_dir() -> Path | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny tensors and models: thread hand-off costs more than it saves, and on a
+    loaded 2-core machine OpenMP's spinning threads made such tests 20-40x slower. The suite's setting comes back
+    afterwards. Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = find_shared_data()

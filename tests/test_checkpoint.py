@@ -22,14 +22,7 @@ from spsr_lib.errors import CheckpointError, SPSRError
 from spsr_lib.rrdb import RRDBNet
 from spsr_lib.spsr_net import SPSRNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: thread hand-off costs more than it saves on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 

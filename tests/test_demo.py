@@ -16,13 +16,7 @@ from PIL import Image
 
 from spsr_lib.demo_weights import default_demo_weights_path
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # see tests/test_infer.py: tiny convolutions, loaded CI machines
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import spsr_lib.metrics as M
 from spsr_lib.cli import main
@@ -20,13 +19,7 @@ from spsr_lib.imresize import imresize
 FAST = ("psnr", "ssim", "grad_psnr", "grad_l1")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread (2 threads on a busy 2-core machine run these ops ~40x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

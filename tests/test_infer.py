@@ -16,15 +16,7 @@ from spsr_lib.errors import SPSRError
 from spsr_lib.infer import UpscaleResult, auto_tile_size, upscale
 from spsr_lib.tiling import tile_starts, tiled_apply
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convolutions gain nothing from a second thread, and on a loaded 2-core machine OpenMP's
-    spinning threads made these tests 20x slower; restore the suite's setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

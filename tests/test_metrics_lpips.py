@@ -18,13 +18,7 @@ from spsr_lib.errors import WeightsUnavailableError
 lpips_mod = importlib.import_module("spsr_lib.metrics.lpips")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread (2 threads on a busy 2-core machine run these ops ~40x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from spsr_lib.metrics.color import y_numpy
 MA = importlib.import_module("spsr_lib.metrics.ma")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _tree_arrays(trees: list[list[tuple]]) -> dict[str, np.ndarray]:

@@ -11,13 +11,7 @@ import spsr_lib.metrics as M
 pytest.importorskip("spsr_lib.gradient")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one thread (2 threads on a busy 2-core machine run these ops ~40x slower)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _grad_ref(img: np.ndarray) -> np.ndarray:

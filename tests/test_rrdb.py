@@ -12,13 +12,7 @@ from spsr_lib.checkpoint import export_official_state_dict, load_rrdb
 from spsr_lib.errors import CheckpointError
 from spsr_lib.rrdb import RRDBNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def reference_esrgan(sd: dict, x: torch.Tensor, nb: int, factors: list[int]) -> torch.Tensor:

@@ -12,13 +12,7 @@ from spsr_lib.spsr_net import SPSRNet, SPSROutput
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: thread hand-off costs more than it saves on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 
