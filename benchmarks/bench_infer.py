@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 
+from spsr_lib.run_info import process_status_kb  # noqa: E402  (after the sys.path insert)
+
 ARCHS = {"compact": {"nf": 24, "nb": 6, "gc": 12}, "paper": {"nf": 64, "nb": 23, "gc": 32}}
 # weight scale per model giving an image-like output (std ~0.1-0.3 around the 0.5 bias, <= 10 % clipped)
 INIT_SCALE = {"compact": 0.6, "paper": 0.5}
@@ -46,14 +48,6 @@ SUITES = {  # (arch, lr size, tile or None, overlap); untiled and tiled pairs at
     "default": [("paper", s, None, 0) for s in (32, 64, 128)] + [("paper", s, 64, 16) for s in (64, 128)],
     "big": [("paper", 1024, 128, 16)],
 }
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def build_model(arch: str, seed: int = 0):
@@ -107,12 +101,12 @@ def measure_one(cfg: dict) -> dict:
     model = build_model(cfg["arch"])
     lr = torch.from_numpy(lr_image(cfg["size"])).permute(2, 0, 1)[None].float().div(255).contiguous()
     fpp = flops_per_lr_pixel(model)
-    rss_before = _status_kb("VmRSS")
-    hwm_before = _status_kb("VmHWM")
+    rss_before = process_status_kb("VmRSS")
+    hwm_before = process_status_kb("VmHWM")
     start = time.perf_counter()
     sr = upscale(lr, model, tile=cfg["tile"], overlap=cfg["overlap"], device="cpu")
     seconds = time.perf_counter() - start
-    peak = _status_kb("VmHWM")
+    peak = process_status_kb("VmHWM")
     size, tile = cfg["size"], cfg["tile"]
     n_tiles = 1 if tile is None else count_tiles(size, size, tile, cfg["overlap"])
     side = size if tile is None else min(tile, size)

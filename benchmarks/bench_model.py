@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 
-from spsr_lib.run_info import cpu_name  # noqa: E402  (after the sys.path insert)
+from spsr_lib.run_info import cpu_name, process_status_kb  # noqa: E402  (after the sys.path insert)
 
 VARIANTS = {  # name: (channels_last, bf16, forward_only_inference_mode, compile)
     "eager_fp32": (False, False, False, False),
@@ -50,14 +50,6 @@ VARIANTS = {  # name: (channels_last, bf16, forward_only_inference_mode, compile
     "bf16_autocast_cl": (True, True, False, False),
     "compile": (False, False, False, True),
 }
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field} not in /proc/self/status")
 
 
 def build(args: argparse.Namespace):
@@ -146,14 +138,14 @@ def child(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     base, x = build(args)
-    rss_base = _status_kb("VmRSS")
+    rss_base = process_status_kb("VmRSS")
     forward, forward_backward, _ = make_runner(args.child, base, x)
     del base
     work = forward_backward or forward
     work()
     t = time.perf_counter()
     work()
-    print(json.dumps({"vmhwm_kb": _status_kb("VmHWM"), "rss_after_build_kb": rss_base,
+    print(json.dumps({"vmhwm_kb": process_status_kb("VmHWM"), "rss_after_build_kb": rss_base,
                       "step_s": time.perf_counter() - t}))
 
 

@@ -1,4 +1,5 @@
-"""One line saying which software and hardware produced a result (notebook headers, benchmark JSON, reports).
+"""One line saying which software and hardware produced a result (notebook headers, benchmark JSON, reports),
+and the process memory readings the benchmarks quote.
 
 Results in this kit are quoted with the machine that made them; this keeps that line identical everywhere.
 """
@@ -34,3 +35,12 @@ def run_info(fast: bool | None = None) -> str:
     mode = "" if fast is None else f" | {'fast' if fast else 'full'} mode"
     return (f"spsr-kit {__version__} | torch {torch.__version__}{mode} | {cpu_name()}, {os.cpu_count()} CPU cores, "
             f"{torch.get_num_threads()} threads | {gpu}")
+
+
+def process_status_kb(field: str) -> int:
+    """A kB field of ``/proc/self/status`` (Linux), e.g. ``VmRSS`` (resident now) or ``VmHWM`` (peak resident)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")

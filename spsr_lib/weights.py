@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from spsr_lib.cache import cache_root
 from spsr_lib.errors import SPSRError, WeightsUnavailableError
 from spsr_lib.weights_offline import (  # noqa: F401 -- re-exported: spsr_lib.weights.X keeps working
     LPIPS_HEAD_PREFIX,
@@ -94,8 +95,7 @@ def canonical_arch(arch: str) -> str:
 
 def cache_dir() -> Path:
     """``$SPSR_CACHE/weights`` (default ``~/.cache/spsr-kit/weights``): converted trunks live here."""
-    root = os.environ.get("SPSR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "spsr-kit")
-    return Path(root) / "weights"
+    return cache_root() / "weights"
 
 
 def hub_checkpoint_dir() -> Path:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spsr_lib.cache import cache_root
 from spsr_lib.errors import WeightsUnavailableError
 from spsr_lib.metrics.color import ImageLike, as_batch255, rgb_to_y_uint8, shave
 
@@ -78,8 +79,7 @@ def model_path(model: str | os.PathLike | None = None) -> Path:
         candidates = [Path(model)]
     else:
         env = os.environ.get("SPSR_MA_MODEL")
-        root = os.environ.get("SPSR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "spsr-kit")
-        candidates = ([Path(env)] if env else []) + [Path(root) / "ma" / "model.mat"]
+        candidates = ([Path(env)] if env else []) + [cache_root() / "ma" / "model.mat"]
     for c in candidates:
         if c.is_file():
             return c

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spsr_lib.cache import cache_root
 from spsr_lib.errors import WeightsUnavailableError
 from spsr_lib.metrics.color import ImageLike, MetricInputError, as_batch255, rgb_to_y_uint8, shave
 
@@ -53,8 +54,7 @@ def params_path(params: str | os.PathLike | None = None) -> Path:
         candidates = [Path(params)]
     else:
         env = os.environ.get("SPSR_NIQE_PARAMS")
-        root = os.environ.get("SPSR_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "spsr-kit")
-        candidates = ([Path(env)] if env else []) + [Path(root) / "niqe" / PARAMS_FILE]
+        candidates = ([Path(env)] if env else []) + [cache_root() / "niqe" / PARAMS_FILE]
     for c in candidates:
         if c.is_file():
             return c
