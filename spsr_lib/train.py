@@ -266,11 +266,13 @@ class Trainer:
         limit = self.cfg.train.time_limit_s
         if limit is None:
             return False
-        flag = torch.tensor([float(time.perf_counter() - t_start >= limit)], device=self.device)
-        if self.dist.enabled:
-            import torch.distributed as dist
+        out = time.perf_counter() - t_start >= limit
+        if not self.dist.enabled:  # a plain host check: no device tensor, no sync on the hot path
+            return out
+        import torch.distributed as dist
 
-            dist.broadcast(flag, src=0)
+        flag = torch.tensor([float(out)], device=self.device)
+        dist.broadcast(flag, src=0)
         return bool(flag.item())
 
     def train_step(self, lr: Tensor, hr: Tensor) -> dict[str, float]:
