@@ -7,10 +7,11 @@ Run it through ``benchmarks/gpu_check.sh`` (one command, no installs, < 8 min). 
   GPU; the official run used 15 per GPU on two GPUs) and HR 128;
 * inference of the same generator on a ``--infer-lr`` square LR (default 128 -> 512 px);
 
-each as eager fp32 (cuDNN's default TF32 convolutions), strict fp32 (TF32 off), bf16 autocast, bf16 + channels_last, and
+each as eager fp32 (cuDNN's default TF32 convolutions), strict fp32 (TF32 off), bf16 autocast, bf16 + channels_last,
+the training step captured as one CUDA graph (``runtime.cuda_graphs``, fp32 and bf16 + channels_last), and
 bf16 + channels_last + ``torch.compile``. FLOPs come from ``torch.utils.flop_counter`` (convs + matmuls,
 fwd + bwd), so "TFLOP/s" is achieved useful work, compared with the card's dense bf16 peak from the table
-below. When the ImageNet VGG19 file is not on the machine the perceptual trunk has random weights (the
+below; "GPU busy" is the profiled kernel time of one eager step over its wall time (low = launch-bound). When the ImageNet VGG19 file is not on the machine the perceptual trunk has random weights (the
 same layers, so the same time) and the JSON says so. Results: ``benchmarks/results/gpu_<card>_<date>.json``.
 
 Dry run without a GPU: ``python benchmarks/gpu_bench.py --device cpu --quick`` (tiny model, 1 step).
@@ -30,6 +31,7 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -43,13 +45,25 @@ BF16_PEAK_TFLOPS = [
     ("L40", 181.0), ("A10G", 70.0), ("A10", 125.0), ("L4", 121.0), ("A6000", 155.0), ("RTX 6000 Ada", 365.0),
     ("RTX 4090", 165.0), ("RTX 3090", 71.0), ("A30", 165.0), ("A40", 150.0),
 ]
-VARIANTS = {  # name -> (amp, channels_last, compile: False/True/a torch.compile mode); "fp32 eager" runs cuDNN convs in TF32 (PyTorch's default)
-    "fp32 eager": ("none", False, False),
-    "fp32 strict (TF32 off)": ("none", False, False),
-    "bf16 autocast": ("bf16", False, False),
-    "bf16 + channels_last": ("bf16", True, False),
-    "bf16 + channels_last + compile": ("bf16", True, True),
-    "bf16 + channels_last + compile (reduce-overhead)": ("bf16", True, "reduce-overhead"),
+
+
+class Variant(NamedTuple):
+    amp: str = "none"  # autocast dtype: none / bf16
+    channels_last: bool = False
+    compile: bool | str = False  # False, True (default mode) or a torch.compile mode
+    cuda_graphs: bool = False  # runtime.cuda_graphs: the whole step captured once and replayed
+    tf32: bool = True  # cuDNN TF32 convolutions, PyTorch's default; False = strict fp32
+
+
+VARIANTS = {
+    "fp32 eager": Variant(),
+    "fp32 strict (TF32 off)": Variant(tf32=False),
+    "bf16 autocast": Variant("bf16"),
+    "bf16 + channels_last": Variant("bf16", True),
+    "fp32 + CUDA graph": Variant(cuda_graphs=True),
+    "bf16 + channels_last + CUDA graph": Variant("bf16", True, cuda_graphs=True),
+    "bf16 + channels_last + compile": Variant("bf16", True, True),
+    "bf16 + channels_last + compile (reduce-overhead)": Variant("bf16", True, "reduce-overhead"),
 }
 
 
@@ -95,7 +109,7 @@ def perceptual_trunk(device: torch.device) -> tuple[torch.nn.Module, str]:
         return trunk, "vgg19 conv5_4 with RANDOM weights (timing only)"
 
 
-def make_trainer(args, amp: str, channels_last: bool, compile_g: bool | str, run_dir: str, trunk: torch.nn.Module):
+def make_trainer(args, batch: int, v: Variant, run_dir: str, trunk: torch.nn.Module):
     from spsr_lib.config import load_config
     from spsr_lib.losses import PerceptualLoss
     from spsr_lib.train import Trainer
@@ -103,44 +117,64 @@ def make_trainer(args, amp: str, channels_last: bool, compile_g: bool | str, run
     size = 32 if args.quick else 128
     arch = ["model.nf=8", "model.nb=2", "model.gc=4", "discriminator.nf=8"] if args.quick else []
     cfg = load_config(None, arch + [
-        f"data.batch_size={args.batch}", f"data.patch_size={size}", "loss.perceptual.weight=0",
-        f"output_dir={run_dir}", f"runtime.amp={amp}", f"runtime.channels_last={str(channels_last).lower()}",
-        f"runtime.compile={str(bool(compile_g)).lower()}", "runtime.cudnn_benchmark=true",
-        f"runtime.compile_mode={compile_g if isinstance(compile_g, str) else 'default'}",
-        "logging.tensorboard=false", "logging.progress=false"])
+        f"data.batch_size={batch}", f"data.patch_size={size}", "loss.perceptual.weight=0",
+        f"output_dir={run_dir}", f"runtime.amp={v.amp}", f"runtime.channels_last={str(v.channels_last).lower()}",
+        f"runtime.compile={str(bool(v.compile)).lower()}", "runtime.cudnn_benchmark=true",
+        f"runtime.compile_mode={v.compile if isinstance(v.compile, str) else 'default'}",
+        f"runtime.cuda_graphs={str(v.cuda_graphs).lower()}", "logging.tensorboard=false", "logging.progress=false"])
     tr = Trainer(cfg, device=args.device, build_data=False)
-    mf = torch.channels_last if channels_last else torch.contiguous_format
+    mf = torch.channels_last if v.channels_last else torch.contiguous_format
     tr.perceptual = PerceptualLoss(copy.deepcopy(trunk)).to(tr.device, memory_format=mf)
     tr.cfg.loss.perceptual.weight = 1.0
     tr.step = cfg.train.branch_pretrain.steps  # the whole G trains (after the fusion-only phase)
     return tr, size
 
 
-def time_train(args, name: str, amp: str, cl: bool, comp: bool | str, trunk, tmp: str) -> dict:
+def kernel_seconds(fn, device: torch.device) -> float | None:
+    """Sum of the GPU kernel times of one call (torch.profiler): how busy the GPU is against the wall time."""
+    if device.type != "cuda":
+        return None
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            fn()
+            sync(device)
+        return sum(e.self_device_time_total for e in prof.key_averages()) / 1e6
+    except Exception as exc:  # a profiler problem must not cost the timing row
+        print(f"kernel_seconds: profiler failed ({type(exc).__name__}: {exc})", flush=True)
+        return None
+
+
+def time_train(args, batch: int, name: str, v: Variant, trunk, tmp: str) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
-    tr, size = make_trainer(args, amp, cl, comp, f"{tmp}/{re.sub(r'[^a-z0-9]+', '_', name)}", trunk)
+    tr, size = make_trainer(args, batch, v, f"{tmp}/{re.sub(r'[^a-z0-9]+', '_', name)}_{batch}", trunk)
     dev = tr.device
-    hr = torch.rand(args.batch, 3, size, size, device=dev)
+    hr = torch.rand(batch, 3, size, size, device=dev)
     lr = torch.nn.functional.avg_pool2d(hr, 4)
 
     def step() -> None:
         tr.step += 1
         tr.train_step(tr.to_model_layout(lr), hr)
 
-    times, warm_s = timed(step, args.warmup + (2 if comp else 0), args.steps, dev)
+    hidden = bool(v.compile) or v.cuda_graphs  # compiled / replayed kernels are invisible to the op counters
+    extra = (2 if v.compile else 0) + (4 if v.cuda_graphs else 0)  # compile; graph warm-up (3) + capture
+    times, warm_s = timed(step, args.warmup + extra, args.steps, dev)
     counter = FlopCounterMode(display=False)
-    if not comp:  # compiled graphs hide their ops from the counter: reuse the eager count
+    if not hidden:  # reuse the eager count for the hidden variants
         with counter:
             step()
-    row = {"kind": "train_step", "variant": name, "batch": args.batch, "hr": size, "median_s": statistics.median(times),
-           "times_s": times, "warmup_s": warm_s, "flops": int(counter.get_total_flops()) if not comp else None}
+    row = {"kind": "train_step", "variant": name, "batch": batch, "hr": size, "median_s": statistics.median(times),
+           "times_s": times, "warmup_s": warm_s, "flops": None if hidden else int(counter.get_total_flops())}
     if dev.type == "cuda":
         row["max_mem_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
+        if not hidden and args.profile:
+            row["gpu_kernel_s"] = kernel_seconds(step, dev)
     return row
 
 
-def time_infer(args, name: str, amp: str, cl: bool, comp: bool | str) -> dict:
+def time_infer(args, name: str, v: Variant) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from spsr_lib.spsr_net import SPSRNet
@@ -148,18 +182,18 @@ def time_infer(args, name: str, amp: str, cl: bool, comp: bool | str) -> dict:
     dev = torch.device(args.device)
     arch = dict(nf=8, nb=2, gc=4) if args.quick else dict(nf=64, nb=23, gc=32)
     g = SPSRNet(**arch).to(dev).eval()
-    mf = torch.channels_last if cl else torch.contiguous_format
+    mf = torch.channels_last if v.channels_last else torch.contiguous_format
     g = g.to(memory_format=mf)
-    fwd = torch.compile(g, mode=comp if isinstance(comp, str) else 'default') if comp else g
+    fwd = torch.compile(g, mode=v.compile if isinstance(v.compile, str) else "default") if v.compile else g
     n = 16 if args.quick else args.infer_lr
     x = torch.rand(1, 3, n, n, device=dev).contiguous(memory_format=mf)
-    ctx = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if amp == "bf16" else torch.no_grad
+    ctx = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if v.amp == "bf16" else torch.no_grad
 
     def run() -> None:
         with torch.no_grad(), ctx():
             fwd(x)
 
-    times, warm_s = timed(run, args.warmup + (2 if comp else 0), args.steps, dev)
+    times, warm_s = timed(run, args.warmup + (2 if v.compile else 0), args.steps, dev)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         g(x)
@@ -174,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
     ap.add_argument("--quick", action="store_true", help="tiny model, 1 timed step: a dry run of the script")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=lambda t: [int(b) for b in t.split(",")], default=[16],
+                    help="per-GPU batch of the training step; a comma list measures each (e.g. 16,32)")
     ap.add_argument("--infer-lr", type=int, default=128)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
@@ -183,11 +218,13 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"comma-separated subset of the variants: {', '.join(VARIANTS)}")
     ap.add_argument("--kinds", type=lambda t: t.split(","), default=["train_step", "inference"],
                     help="train_step,inference (default both)")
+    ap.add_argument("--no-profile", dest="profile", action="store_false",
+                    help="skip the one profiled step that gives the GPU kernel time of the eager variants")
     ap.add_argument("--budget-s", type=float, default=420.0, help="skip the remaining variants after this")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
     if args.quick:
-        args.batch, args.steps, args.warmup = min(args.batch, 2), 1, 1
+        args.batch, args.steps, args.warmup = [min(b, 2) for b in args.batch][:1], 1, 1
     if args.device == "cuda" and not torch.cuda.is_available():
         print("gpu_bench: CUDA is not available to torch (driver, CUDA build or visibility); "
               "dry-run with --device cpu --quick", file=sys.stderr)
@@ -208,30 +245,32 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         # eager variants first: a slow compile must not starve them of the time budget
-        plan = [(kind, name, *spec) for comp_pass in (False, True) for kind in ("train_step", "inference")
-                for name, spec in VARIANTS.items() if bool(spec[2]) == comp_pass]
-        for kind, name, amp, cl, comp in plan:
-            if (comp and args.no_compile) or (args.only and name not in args.only) or kind not in args.kinds:
+        plan = [(kind, batch, name, v) for comp_pass in (False, True) for kind in ("train_step", "inference")
+                for batch in (args.batch if kind == "train_step" else [None])
+                for name, v in VARIANTS.items() if bool(v.compile) == comp_pass]
+        for kind, batch, name, v in plan:
+            if (v.compile and args.no_compile) or (args.only and name not in args.only) or kind not in args.kinds:
                 continue
+            if v.cuda_graphs and (kind != "train_step" or dev.type != "cuda"):
+                continue  # a training-step feature that needs CUDA
             if time.perf_counter() - start > args.budget_s:
-                rows.append({"kind": kind, "variant": name, "skipped": "time budget"})
+                rows.append({"kind": kind, "batch": batch, "variant": name, "skipped": "time budget"})
                 continue
-            torch.backends.cudnn.allow_tf32 = "TF32 off" not in name
+            torch.backends.cudnn.allow_tf32 = v.tf32
             try:
-                row = (time_train(args, name, amp, cl, comp, trunk, tmp) if kind == "train_step"
-                       else time_infer(args, name, amp, cl, comp))
+                row = (time_train(args, batch, name, v, trunk, tmp) if kind == "train_step"
+                       else time_infer(args, name, v))
             except Exception as exc:  # one failing variant (e.g. compile) must not lose the others
-                row = {"kind": kind, "variant": name, "error": f"{type(exc).__name__}: {exc}"[:500],
+                row = {"kind": kind, "batch": batch, "variant": name, "error": f"{type(exc).__name__}: {exc}"[:500],
                        "trace": traceback.format_exc(limit=3)[-1500:]}
             torch.backends.cudnn.allow_tf32 = True
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k not in ("times_s", "trace")}), flush=True)
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
-    for kind in ("train_step", "inference"):
-        ok = [r for r in rows if r["kind"] == kind and "median_s" in r]
-        if not ok:
-            continue
+    groups = sorted({(r["kind"], r.get("batch") or 0) for r in rows if "median_s" in r})
+    for kind, batch in groups:
+        ok = [r for r in rows if r["kind"] == kind and (r.get("batch") or 0) == batch and "median_s" in r]
         base = next((r["median_s"] for r in ok if r["variant"] == "fp32 eager"), ok[0]["median_s"])
         strict = next((r["median_s"] for r in ok if "TF32 off" in r["variant"]), None)
         flops = next((r["flops"] for r in ok if r.get("flops")), None)
@@ -241,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             if flops:
                 r["tflops_per_s"] = flops / r["median_s"] / 1e12
                 r["pct_of_bf16_peak"] = 100 * r["tflops_per_s"] / peak if peak else None
+            if r.get("gpu_kernel_s"):
+                r["gpu_busy_pct"] = 100 * r["gpu_kernel_s"] / r["median_s"]
     result = {**info, "rows": rows, "wall_s": time.perf_counter() - start}
     slug = re.sub(r"[^A-Za-z0-9]+", "_", card).strip("_") or "device"
     name = f"gpu_{slug}_{dt.date.today().isoformat()}{'_quick' if args.quick else ''}.json"
@@ -250,14 +291,18 @@ def main(argv: list[str] | None = None) -> int:
 
     atomic_write_text(out / name, json.dumps(result, indent=2) + "\n")
     print(f"\n{card}: bf16 peak {peak or 'unknown'} TFLOP/s; results in {out / name}")
-    print(f"{'kind':11s} {'variant':32s} {'s':>8s} {'x fp32':>7s} {'x strict':>8s} {'TFLOP/s':>8s} {'%peak':>6s}")
+    print(f"{'kind':11s} {'batch':>5s} {'variant':48s} {'s':>8s} {'x fp32':>7s} {'x strict':>8s} {'TFLOP/s':>8s} "
+          f"{'%peak':>6s} {'GPU busy':>8s}")
     for r in rows:
+        head = f"{r['kind']:11s} {(r.get('batch') or '-')!s:>5s} {r['variant']:48s}"
         if "median_s" in r:
-            tf, pct, xs = r.get("tflops_per_s"), r.get("pct_of_bf16_peak"), r.get("speedup_vs_strict_fp32")
-            print(f"{r['kind']:11s} {r['variant']:32s} {r['median_s']:8.4f} {r['speedup_vs_fp32']:7.2f} "
-                  f"{(f'{xs:.2f}' if xs else '-'):>8s} {(f'{tf:.1f}' if tf else '-'):>8s} {(f'{pct:.1f}' if pct else '-'):>6s}")
+            tf, pct, xs, busy = (r.get(k) for k in ("tflops_per_s", "pct_of_bf16_peak", "speedup_vs_strict_fp32",
+                                                     "gpu_busy_pct"))
+            print(f"{head} {r['median_s']:8.4f} {r['speedup_vs_fp32']:7.2f} {(f'{xs:.2f}' if xs else '-'):>8s} "
+                  f"{(f'{tf:.1f}' if tf else '-'):>8s} {(f'{pct:.1f}' if pct else '-'):>6s} "
+                  f"{(f'{busy:.0f}%' if busy else '-'):>8s}")
         else:
-            print(f"{r['kind']:11s} {r['variant']:32s} {r.get('error') or r.get('skipped')}")
+            print(f"{head} {r.get('error') or r.get('skipped')}")
     return 0
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One prepared GPU check (< 8 min, installs nothing): CUDA visible? then benchmarks/gpu_bench.py measures the
+# One prepared GPU check (< 8 min, installs nothing): CUDA visible? the CUDA-graph step trains like the eager one?
+# then benchmarks/gpu_bench.py measures the
 # SPSR stage-2 training step and inference in fp32 / bf16 / channels_last / torch.compile and writes
 # benchmarks/results/gpu_<card>_<date>.json (also copied to $OUT when that is set, e.g. on a lent device).
 #   bash benchmarks/gpu_check.sh                 # defaults: batch 16, HR 128, inference LR 128
@@ -14,5 +15,7 @@ ok = torch.cuda.is_available()
 print(f"torch {torch.__version__}, CUDA build {torch.version.cuda}, cuda available: {ok}")
 sys.exit(0 if ok else 3)
 PYEOF
+# a replayed CUDA-graph step must train like the eager one before its timing means anything (~20 s)
+timeout 120 "$PY" benchmarks/gpu_graph_check.py || echo "gpu_graph_check: FAILED or timed out (rc $?)"
 timeout 470 "$PY" benchmarks/gpu_bench.py --budget-s 400 "$@"
 if [ -n "${OUT:-}" ]; then cp benchmarks/results/gpu_*.json "$OUT"/ 2>/dev/null || true; fi

@@ -147,6 +147,8 @@ class RuntimeConfig:
     compile: bool = False  # torch.compile the generator
     # torch.compile mode: "reduce-overhead" adds CUDA graphs (for launch-bound steps, e.g. small per-GPU batches)
     compile_mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = "default"
+    # capture the whole training step as one CUDA graph and replay it (single GPU; see spsr_lib.cuda_graph_step)
+    cuda_graphs: bool = False
     cudnn_benchmark: bool = True
     num_threads: Optional[int] = None  # torch.set_num_threads on CPU
 
@@ -266,6 +268,12 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> Config:
 
 
 def _validate(cfg: Config) -> None:
+    rt = cfg.runtime
+    if rt.cuda_graphs and rt.compile:
+        raise ConfigError("runtime.cuda_graphs and runtime.compile: choose one (for compiled graphs use "
+                          "runtime.compile_mode=reduce-overhead)")
+    if rt.cuda_graphs and rt.amp == "fp16":
+        raise ConfigError("runtime.cuda_graphs: fp16's GradScaler syncs with the host every step; use runtime.amp=bf16")
     if cfg.data.patch_size % cfg.model.scale:
         raise ConfigError(f"data.patch_size: {cfg.data.patch_size} is not a multiple of model.scale "
                           f"{cfg.model.scale}")

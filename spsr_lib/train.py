@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from spsr_lib import train_state
 from spsr_lib.config import Config, config_to_dict, dump_config
+from spsr_lib.cuda_graph_step import GraphedTrainStep, check_cuda_graphs_supported, set_capturable
 from spsr_lib.distributed import (
     DistInfo,
     ResumableSampler,
@@ -109,6 +110,8 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=rt.amp == "fp16")
         self.memory_format = torch.channels_last if rt.channels_last else torch.contiguous_format
 
+        if rt.cuda_graphs:
+            check_cuda_graphs_supported(self)
         seed_everything(cfg.seed)  # same seed on every rank: identical init, then broadcast for safety
         self.init_note = self._build_models()
         self._build_optimizers()
@@ -121,6 +124,9 @@ class Trainer:
         self.stopped_early = False  # set when train.time_limit_s ends fit() before niter
         if resume:
             self._resume()
+            for opt in (self.opt_G, self.opt_D, self.opt_D_grad):  # load_state_dict restored the saved flag
+                set_capturable(opt, rt.cuda_graphs)
+        self.graphed_step = GraphedTrainStep(self) if rt.cuda_graphs else None
         self.logger = RunLogger(self.run_dir, enabled=self.dist.is_main, tensorboard=cfg.logging.tensorboard,
                                 progress=cfg.logging.progress, total=cfg.train.niter, initial=self.step)
         if self.dist.is_main:
@@ -166,7 +172,8 @@ class Trainer:
 
         def adam(net: nn.Module, lr: float, wd: float) -> torch.optim.Adam:
             params = [p for p in net.parameters() if p.requires_grad]
-            return torch.optim.Adam(params, lr=lr, betas=tuple(t.betas), weight_decay=wd)
+            return torch.optim.Adam(params, lr=lr, betas=tuple(t.betas), weight_decay=wd,
+                                    capturable=self.cfg.runtime.cuda_graphs)
 
         def sched(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.MultiStepLR:
             return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=t.milestones, gamma=t.gamma)
@@ -195,7 +202,8 @@ class Trainer:
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        # a captured CUDA graph must not keep autocast's weight-cast cache alive past the capture
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=not self.cfg.runtime.cuda_graphs)
 
     def to_model_layout(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=self.memory_format)
@@ -277,6 +285,8 @@ class Trainer:
 
     def train_step(self, lr: Tensor, hr: Tensor) -> dict[str, float]:
         """One iteration of the configured stage on a batch already on the device (no scheduler step)."""
+        if self.graphed_step is not None:
+            return self.graphed_step(lr, hr)
         return (psnr_step if self.cfg.stage == "psnr" else spsr_step)(self, lr, hr)
 
     def close(self) -> None:

@@ -83,27 +83,45 @@ def _optimise(tr: Trainer, loss: Tensor, module: torch.nn.Module, optimizer) -> 
     tr.scaler.scale(loss).backward()
 
 
-def psnr_step(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, float]:
+def step_plan(tr: Trainer, step: int) -> tuple[str | None, bool]:
+    """``(branch phase, update_g)`` of iteration ``step``: what makes two iterations run different kernels."""
+    bp, cfg = tr.cfg.train.branch_pretrain, tr.cfg
+    phase = None if cfg.stage != "spsr" or bp.steps <= 0 else ("pretrain" if step < bp.steps else "full")
+    update_g = cfg.stage == "psnr" or (step % cfg.train.d_update_ratio == 0 and step > cfg.train.d_init_iters)
+    return phase, update_g
+
+
+def psnr_backward(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
+    """Forward and backward of stage 1; the terms stay on the device (no sync)."""
     pix = tr.cfg.loss.pixel
     with tr.autocast():
         sr = tr.G_forward(lr)
     terms = {"l_pixel": pix.weight * pixel_loss(sr.float(), hr, pix.kind)}
-    total = sum(terms.values())
-    _optimise(tr, total, tr.G, tr.opt_G)
-    values = _check_finite(tr, terms)
+    _optimise(tr, terms["l_pixel"], tr.G, tr.opt_G)
+    return terms
+
+
+def psnr_update(tr: Trainer, terms: dict[str, Tensor]) -> None:
     average_gradients(tr.G.parameters(), tr.dist)
     tr.scaler.step(tr.opt_G)
     tr.scaler.update()
+
+
+def psnr_step(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, float]:
+    terms = psnr_backward(tr, lr, hr)
+    values = _check_finite(tr, terms)
+    psnr_update(tr, terms)
     tr.after_g_update()
     return values
 
 
-def spsr_step(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, float]:
-    cfg, w, step = tr.cfg, tr.cfg.loss, tr.step
+def spsr_backward(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
+    """Steps 1-5 up to the three backwards; the terms stay on the device (no sync)."""
+    w = tr.cfg.loss
     set_requires_grad(tr.D, False)
     set_requires_grad(tr.D_grad, False)
-    apply_branch_pretrain(tr, step)
-    update_g = step % cfg.train.d_update_ratio == 0 and step > cfg.train.d_init_iters
+    apply_branch_pretrain(tr, tr.step)
+    update_g = step_plan(tr, tr.step)[1]
 
     terms: dict[str, Tensor] = {}
     with tr.autocast(), torch.set_grad_enabled(update_g):
@@ -148,9 +166,12 @@ def spsr_step(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, float]:
         terms[f"{tag}_real"] = real.detach().mean()  # official logs D_real / D_fake (mean logits)
         terms[f"{tag}_fake"] = fake.detach().mean()
         _optimise(tr, terms[f"l_{tag}"], net, opt)
+    return terms
 
-    values = _check_finite(tr, terms)
-    if update_g and "l_g_total" in terms:
+
+def spsr_update(tr: Trainer, terms: dict[str, Tensor]) -> None:
+    """The three optimiser steps (G only when it took a backward this iteration)."""
+    if "l_g_total" in terms:
         average_gradients(tr.G.parameters(), tr.dist)
         tr.scaler.step(tr.opt_G)
     for net, opt in ((tr.D, tr.opt_D), (tr.D_grad, tr.opt_D_grad)):
@@ -158,6 +179,12 @@ def spsr_step(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, float]:
             average_gradients(net.parameters(), tr.dist)
             tr.scaler.step(opt)
     tr.scaler.update()
-    if update_g:
+
+
+def spsr_step(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, float]:
+    terms = spsr_backward(tr, lr, hr)
+    values = _check_finite(tr, terms)
+    spsr_update(tr, terms)
+    if step_plan(tr, tr.step)[1]:
         tr.after_g_update()
     return values
