@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -40,8 +41,7 @@ if TYPE_CHECKING:
 
 
 def check_cuda_graphs_supported(tr: Trainer) -> None:
-    """Refuse the combinations a captured step cannot run, in one line each."""
-    rt = tr.cfg.runtime
+    """Refuse the combinations a captured step cannot run, in one line each (the rest: config._validate)."""
     if tr.device.type != "cuda":
         raise ConfigError(f"runtime.cuda_graphs: needs a CUDA device, this run is on {tr.device.type}; "
                           "set runtime.cuda_graphs=false")

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_train import tiny  # tests/ is on sys.path under pytest's default import mode
 
 from spsr_lib.config import load_config
 from spsr_lib.cuda_graph_step import GraphedTrainStep, set_capturable
 from spsr_lib.errors import ConfigError, SPSRError
 from spsr_lib.train import Trainer
-from test_train import tiny  # tests/ is on sys.path under pytest's default import mode
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
