@@ -168,7 +168,9 @@ def time_train(args, batch: int, name: str, v: Variant, trunk, tmp: str) -> dict
     row = {"kind": "train_step", "variant": name, "batch": batch, "hr": size, "median_s": statistics.median(times),
            "times_s": times, "warmup_s": warm_s, "flops": None if hidden else int(counter.get_total_flops())}
     if dev.type == "cuda":
-        row["max_mem_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
+        # a CUDA graph's pool was allocated at capture, before the peak reset: report what the allocator holds
+        row["max_mem_gib"] = (torch.cuda.memory_reserved(dev) if v.cuda_graphs
+                              else torch.cuda.max_memory_allocated(dev)) / 2**30
         if not hidden and args.profile:
             row["gpu_kernel_s"] = kernel_seconds(step, dev)
     return row
@@ -202,6 +204,24 @@ def time_infer(args, name: str, v: Variant) -> dict:
     if dev.type == "cuda":
         row["max_mem_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
     return row
+
+
+def summarise(rows: list[dict], peak: float | None) -> None:
+    """Ratios per (kind, batch) against fp32 eager and strict fp32, achieved TFLOP/s, GPU busy share."""
+    groups = sorted({(r["kind"], r.get("batch") or 0) for r in rows if "median_s" in r})
+    for kind, batch in groups:
+        ok = [r for r in rows if r["kind"] == kind and (r.get("batch") or 0) == batch and "median_s" in r]
+        base = next((r["median_s"] for r in ok if r["variant"] == "fp32 eager"), ok[0]["median_s"])
+        strict = next((r["median_s"] for r in ok if "TF32 off" in r["variant"]), None)
+        flops = next((r["flops"] for r in ok if r.get("flops")), None)
+        for r in ok:
+            r["speedup_vs_fp32"] = base / r["median_s"]  # vs fp32 with TF32 convs (PyTorch's default)
+            r["speedup_vs_strict_fp32"] = strict / r["median_s"] if strict else None
+            if flops:
+                r["tflops_per_s"] = flops / r["median_s"] / 1e12
+                r["pct_of_bf16_peak"] = 100 * r["tflops_per_s"] / peak if peak else None
+            if r.get("gpu_kernel_s"):
+                r["gpu_busy_pct"] = 100 * r["gpu_kernel_s"] / r["median_s"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,6 +263,19 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(info), flush=True)
     trunk, info["perceptual_trunk"] = perceptual_trunk(dev)
     rows: list[dict] = []
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", card).strip("_") or "device"
+    out = Path(args.out) / f"gpu_{slug}_{dt.date.today().isoformat()}{'_quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(rows: list[dict]) -> dict:
+        """Written after every row: an outer timeout then keeps what was measured."""
+        from spsr_lib.atomic_io import atomic_write_text
+
+        summarise(rows, peak)
+        result = {**info, "rows": rows, "wall_s": time.perf_counter() - start}
+        atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+        return result
+
     with tempfile.TemporaryDirectory() as tmp:
         # eager variants first: a slow compile must not starve them of the time budget
         plan = [(kind, batch, name, v) for comp_pass in (False, True) for kind in ("train_step", "inference")
@@ -265,32 +298,12 @@ def main(argv: list[str] | None = None) -> int:
                        "trace": traceback.format_exc(limit=3)[-1500:]}
             torch.backends.cudnn.allow_tf32 = True
             rows.append(row)
+            save(rows)
             print(json.dumps({k: v for k, v in row.items() if k not in ("times_s", "trace")}), flush=True)
             if dev.type == "cuda":
                 torch.cuda.empty_cache()
-    groups = sorted({(r["kind"], r.get("batch") or 0) for r in rows if "median_s" in r})
-    for kind, batch in groups:
-        ok = [r for r in rows if r["kind"] == kind and (r.get("batch") or 0) == batch and "median_s" in r]
-        base = next((r["median_s"] for r in ok if r["variant"] == "fp32 eager"), ok[0]["median_s"])
-        strict = next((r["median_s"] for r in ok if "TF32 off" in r["variant"]), None)
-        flops = next((r["flops"] for r in ok if r.get("flops")), None)
-        for r in ok:
-            r["speedup_vs_fp32"] = base / r["median_s"]  # vs fp32 with TF32 convs (PyTorch's default)
-            r["speedup_vs_strict_fp32"] = strict / r["median_s"] if strict else None
-            if flops:
-                r["tflops_per_s"] = flops / r["median_s"] / 1e12
-                r["pct_of_bf16_peak"] = 100 * r["tflops_per_s"] / peak if peak else None
-            if r.get("gpu_kernel_s"):
-                r["gpu_busy_pct"] = 100 * r["gpu_kernel_s"] / r["median_s"]
-    result = {**info, "rows": rows, "wall_s": time.perf_counter() - start}
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", card).strip("_") or "device"
-    name = f"gpu_{slug}_{dt.date.today().isoformat()}{'_quick' if args.quick else ''}.json"
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from spsr_lib.atomic_io import atomic_write_text
-
-    atomic_write_text(out / name, json.dumps(result, indent=2) + "\n")
-    print(f"\n{card}: bf16 peak {peak or 'unknown'} TFLOP/s; results in {out / name}")
+    save(rows)
+    print(f"\n{card}: bf16 peak {peak or 'unknown'} TFLOP/s; results in {out}")
     print(f"{'kind':11s} {'batch':>5s} {'variant':48s} {'s':>8s} {'x fp32':>7s} {'x strict':>8s} {'TFLOP/s':>8s} "
           f"{'%peak':>6s} {'GPU busy':>8s}")
     for r in rows:

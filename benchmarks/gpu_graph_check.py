@@ -91,7 +91,7 @@ def fit_and_resume(tmp: str) -> dict:
 
     rng = np.random.default_rng(0)
     data = Path(tmp) / "images"
-    data.mkdir()
+    data.mkdir(parents=True)
     for k in range(8):  # smooth random images: upsampled noise
         small = rng.random((12, 12, 3))
         write_image(data / f"im{k}.png", np.kron(small, np.ones((8, 8, 1))).astype(np.float32))
