@@ -96,7 +96,13 @@ def load_pretrained(cfg: Config, G: nn.Module) -> str:
     if not Path(path).is_file():
         raise ConfigError(f"train.pretrained: {path} not found; give the stage-1 models/G_latest.safetensors "
                           "or the official RRDB_PSNR_x4.pth")
-    from spsr_lib.checkpoint import is_kit_spsr, is_official_spsr, load_generator, load_rrdb, read_checkpoint
+    from spsr_lib.checkpoint import (
+        generator_from_state,
+        is_kit_spsr,
+        is_official_spsr,
+        read_checkpoint,
+        rrdb_from_state,
+    )
 
     m = cfg.model
     arch = dict(nf=m.nf, nb=m.nb, gc=m.gc, scale=m.scale, in_ch=m.in_ch, out_ch=m.out_ch)
@@ -106,15 +112,16 @@ def load_pretrained(cfg: Config, G: nn.Module) -> str:
             from spsr_lib.train_state import load_state
 
             source = load_state(Path(path))["G"]
+    ckpt = read_checkpoint(source)  # once: the layout decides the loader
     if cfg.stage == "spsr":
-        sd = read_checkpoint(source)[0]
+        sd = ckpt[0]
         if is_official_spsr(sd) or is_kit_spsr(sd):
             if cfg.train.fusion_init == "identity":
                 raise ConfigError(f"train.fusion_init: 'identity' needs an RRDBNet in train.pretrained, but {path} "
                                   "is a whole SPSR generator; set train.fusion_init=official to fine-tune it")
-            G.load_state_dict(load_generator(source, **arch, taps=G.taps).state_dict())
+            G.load_state_dict(generator_from_state(ckpt, **arch, taps=G.taps).state_dict())
             return f"G (all of SPSRNet) initialised from {path}"
-    rrdb = load_rrdb(source, **arch)
+    rrdb = rrdb_from_state(ckpt, **arch)
     if cfg.stage == "psnr":
         G.load_state_dict(rrdb.state_dict())
         return f"G initialised from {path}"

@@ -207,3 +207,27 @@ def test_load_sr_model_takes_spsr_and_esrgan_files_and_evaluate_uses_it(tmp_path
         lr = (torch.rand(12, 10, 3) * 255).byte().numpy()
 
     assert model_source(tmp_path / "rrdb.safetensors", device="cpu")(Item).shape == (48, 40, 3)
+
+
+def test_load_sr_model_and_warm_start_read_the_file_once(tmp_path, monkeypatch):
+    import spsr_lib.checkpoint as ck
+    import spsr_lib.checkpoint_esrgan
+    import spsr_lib.checkpoint_io
+    from spsr_lib.config import load_config
+    from spsr_lib.warm_start import load_pretrained
+
+    calls = []
+    real = ck.read_checkpoint
+    for module in (ck, spsr_lib.checkpoint_esrgan, spsr_lib.checkpoint_io):  # every name a loader reads through
+        monkeypatch.setattr(module, "read_checkpoint", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    rrdb = RRDBNet(nf=8, nb=2, gc=4)
+    save_generator(rrdb, tmp_path / "rrdb.safetensors")
+    save_generator(SPSRNet(nf=8, nb=2, gc=4), tmp_path / "spsr.safetensors")
+    for name, kind in (("rrdb.safetensors", RRDBNet), ("spsr.safetensors", SPSRNet)):
+        calls.clear()
+        assert type(ck.load_sr_model(tmp_path / name)) is kind and len(calls) == 1
+    calls.clear()
+    cfg = load_config(None, ["model.nf=8", "model.nb=2", "model.gc=4", f"train.pretrained={tmp_path / 'rrdb.safetensors'}"])
+    G = SPSRNet(nf=8, nb=2, gc=4)
+    assert "SR branch initialised" in load_pretrained(cfg, G) and len(calls) == 1
+    torch.testing.assert_close(G.conv_first.weight, rrdb.conv_first.weight)
