@@ -203,6 +203,8 @@ def time_infer(args, name: str, v: Variant) -> dict:
            "warmup_s": warm_s, "flops": int(counter.get_total_flops())}
     if dev.type == "cuda":
         row["max_mem_gib"] = torch.cuda.max_memory_allocated(dev) / 2**30
+        if not v.compile and args.profile:
+            row["gpu_kernel_s"] = kernel_seconds(run, dev)
     return row
 
 

@@ -5,6 +5,7 @@ batches; one runs the eager step, the other the CUDA-graph step (3 warm-up steps
 crosses the end of the fusion-only phase (step 5) and a learning-rate change (step 10), so three graphs are
 recorded (at steps 4, 8 and 13). Convolutions are deterministic strict fp32. Compared: every logged loss term
 per step, and how far the two parameter sets drifted apart relative to how far training moved them.
+The same for stage 1 (PSNR pre-train, one term): 10 steps, a learning-rate change at step 6, two graphs.
 Part 2, ``fit()``: 12 steps through the real loop (DataLoader workers with pinned memory, EMA, checkpoints) on
 synthetic images, then ``--resume`` to 18 steps with graphs and once more without (capturable Adam state
 switched back).
@@ -35,39 +36,45 @@ ARCH = ["model.nf=16", "model.nb=2", "model.gc=8", "discriminator.nf=16", "data.
         "loss.perceptual.weight=0", "logging.tensorboard=false", "logging.progress=false"]
 
 
-def make(run_dir: str, graphs: bool):
+def make(run_dir: str, graphs: bool, stage: str):
     from spsr_lib.config import load_config
     from spsr_lib.cuda_graph_step import set_capturable
     from spsr_lib.train import Trainer
 
-    cfg = load_config(None, ARCH + ["train.branch_pretrain.steps=5", f"output_dir={run_dir}",
-                                    "runtime.cudnn_benchmark=false", f"runtime.cuda_graphs={str(graphs).lower()}"])
+    extra = ["stage=psnr", "loss.pixel.weight=1"] if stage == "psnr" else ["train.branch_pretrain.steps=5"]
+    cfg = load_config(None, ARCH + extra + [f"output_dir={run_dir}", "runtime.cudnn_benchmark=false",
+                                            f"runtime.cuda_graphs={str(graphs).lower()}"])
     tr = Trainer(cfg, device="cuda", build_data=False)
     for opt in (tr.opt_G, tr.opt_D, tr.opt_D_grad):  # the same Adam arithmetic on both sides
         set_capturable(opt, True)
     return tr
 
 
-def step_parity(tmp: str) -> dict:
+def step_parity(tmp: str, stage: str = "spsr") -> dict:
+    """spsr: 14 steps, phase change at 5, lr change at 10 -> captures at 4, 8, 13. psnr: 10 steps, lr change
+    at 6 -> captures at 4 and 9."""
+    steps, lr_change, want_captures = (14, 10, 3) if stage == "spsr" else (10, 6, 2)
     gen = torch.Generator(device="cuda").manual_seed(0)
-    eager, graphed = make(f"{tmp}/eager", False), make(f"{tmp}/graphed", True)
-    init = {n: [p.detach().clone() for p in getattr(eager, n).parameters()] for n in ("G", "D", "D_grad")}
+    eager, graphed = make(f"{tmp}/eager", False, stage), make(f"{tmp}/graphed", True, stage)
+    nets = [n for n in ("G", "D", "D_grad") if getattr(eager, n) is not None]
+    init = {n: [p.detach().clone() for p in getattr(eager, n).parameters()] for n in nets}
     rows, worst = [], 0.0
-    for k in range(1, 15):
+    for k in range(1, steps + 1):
         hr = torch.rand(4, 3, 64, 64, device="cuda", generator=gen)
         lr = torch.nn.functional.avg_pool2d(hr, 4)
-        if k == 10:
+        if k == lr_change:
             for tr in (eager, graphed):
                 for opt in (tr.opt_G, tr.opt_D, tr.opt_D_grad):
-                    for group in opt.param_groups:
+                    for group in (opt.param_groups if opt is not None else []):
                         group["lr"] *= 0.5
         eager.step = graphed.step = k
         want, got = eager.train_step(lr, hr), graphed.train_step(lr, hr)
         diff = max(abs(got[n] - want[n]) / max(abs(want[n]), 1e-2) for n in want)
         worst = max(worst, diff)
         rows.append({"step": k, "max_loss_diff": diff, "eager": want, "graph": got})
-        print(f"step {k:2d}: largest loss-term difference {diff:.2e}  (l_g_total eager {want['l_g_total']:.6f} "
-              f"graph {got['l_g_total']:.6f})", flush=True)
+        main_term = "l_g_total" if stage == "spsr" else "l_pixel"
+        print(f"{stage} step {k:2d}: largest loss-term difference {diff:.2e}  ({main_term} eager {want[main_term]:.6f} "
+              f"graph {got[main_term]:.6f})", flush=True)
     drift = {}
     for n, ps in init.items():
         moved = max((a - p0).abs().max().item() for a, p0 in zip(getattr(eager, n).parameters(), ps))
@@ -75,10 +82,16 @@ def step_parity(tmp: str) -> dict:
                                                               getattr(graphed, n).parameters()))
         drift[n] = apart / moved
     gs = graphed.graphed_step
-    ok = worst < 1e-3 and max(drift.values()) < 0.05 and gs.captures == 3 and len(gs.names) >= 10
-    print(f"step parity: captures {gs.captures} (want 3), terms {len(gs.names)}, largest loss difference {worst:.2e}, "
-          f"parameters apart / moved {', '.join(f'{n} {v:.1e}' for n, v in drift.items())}: {'PASS' if ok else 'FAIL'}")
+    ok = (worst < 1e-3 and max(drift.values()) < 0.05 and gs.captures == want_captures
+          and len(gs.names) >= (10 if stage == "spsr" else 1))
+    print(f"{stage} step parity: captures {gs.captures} (want {want_captures}), terms {len(gs.names)}, largest loss "
+          f"difference {worst:.2e}, parameters apart / moved {', '.join(f'{n} {v:.1e}' for n, v in drift.items())}: "
+          f"{'PASS' if ok else 'FAIL'}")
     return {"steps": rows, "drift_over_movement": drift, "captures": gs.captures, "pass": ok}
+
+
+def psnr_step_parity(tmp: str) -> dict:
+    return step_parity(tmp, "psnr")
 
 
 def fit_and_resume(tmp: str) -> dict:
@@ -122,14 +135,15 @@ def main() -> int:
     result = {"card": torch.cuda.get_device_name(), "torch": torch.__version__,
               "date": dt.datetime.now().isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, part in (("step_parity", step_parity), ("fit_and_resume", fit_and_resume)):
+        for name, part in (("step_parity", step_parity), ("psnr_step_parity", psnr_step_parity),
+                           ("fit_and_resume", fit_and_resume)):
             try:
                 result[name] = part(f"{tmp}/{name}")
             except Exception as exc:  # report the failure, keep the other part
                 result[name] = {"pass": False, "error": f"{type(exc).__name__}: {exc}"[:800],
                                 "trace": traceback.format_exc(limit=6)[-3000:]}
                 print(f"{name}: FAIL\n{result[name]['trace']}", flush=True)
-    ok = all(result[n]["pass"] for n in ("step_parity", "fit_and_resume"))
+    ok = all(result[n]["pass"] for n in ("step_parity", "psnr_step_parity", "fit_and_resume"))
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^A-Za-z0-9]+", "_", result["card"]).strip("_")
