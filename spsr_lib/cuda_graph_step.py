@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -67,12 +68,27 @@ def set_capturable(optimizer: torch.optim.Optimizer | None, flag: bool) -> None:
                 state["step"] = step.to(p.device if flag else "cpu", torch.float32)
 
 
+@dataclass
+class RecordedStep:
+    """One captured iteration: the graph, its static inputs and the device vector its loss terms land in."""
+
+    graph: Any
+    lr: Tensor
+    hr: Tensor
+    values: Tensor
+    names: list[str]
+    replays: int = 0
+
+
 class GraphedTrainStep:
     """``__call__(lr, hr) -> values``, the drop-in for the eager step of :class:`spsr_lib.train.Trainer`.
 
     ``warmup`` eager steps (on a side stream, as capture requires) precede each capture: they let cuDNN pick
-    its algorithms and Adam create its state outside the graph. ``graph_factory`` exists for tests on
-    machines without CUDA; it must return an object with ``capture(fn)`` and ``replay()``.
+    its algorithms and Adam create its state outside the graph. Graphs are kept per key; capturing a key drops
+    the graphs that differ from it in anything but ``update_g`` (old learning rates, the pre-train phase, other
+    shapes never come back), so ``d_update_ratio > 1`` alternates between two graphs instead of re-recording.
+    ``graph_factory`` exists for tests on machines without CUDA; it must return an object with
+    ``capture(fn)`` and ``replay()``.
     """
 
     def __init__(self, tr: Trainer, warmup: int = 3, graph_factory: Callable[[], Any] | None = None) -> None:
@@ -81,21 +97,21 @@ class GraphedTrainStep:
         self.tr, self.warmup = tr, warmup
         self.graph_factory = graph_factory or CudaGraph
         self.stream = torch.cuda.Stream(tr.device) if tr.device.type == "cuda" else None
-        self.key: tuple | None = None
-        self.graph: Any = None
-        self.warm_left = warmup
-        self.names: list[str] = []
-        self.static_lr = self.static_hr = self.static_values = None
+        self.graphs: dict[tuple, RecordedStep] = {}
+        self.warm_left: dict[tuple, int] = {}
+        self.names: dict[tuple, list[str]] = {}  # loss-term names per key, from its warm-up
         self.captures = 0  # how many graphs were recorded (tests and logs)
 
     def _key(self, lr: Tensor, hr: Tensor) -> tuple:
+        """``(shapes and strides, (phase, update_g), learning rates)``: what fixes the recorded kernels."""
         tr = self.tr
         rates = tuple(g["lr"] for opt in (tr.opt_G, tr.opt_D, tr.opt_D_grad) if opt is not None
                       for g in opt.param_groups)
-        return (tuple(lr.shape), lr.stride(), tuple(hr.shape), hr.stride(), step_plan(tr, tr.step), rates)
+        phase, update_g = step_plan(tr, tr.step)
+        return (tuple(lr.shape), lr.stride(), tuple(hr.shape), hr.stride(), phase, rates, update_g)
 
-    def _device_step(self, lr: Tensor, hr: Tensor) -> Tensor:
-        """The whole iteration without a host sync; returns the loss terms as one device vector."""
+    def _device_step(self, lr: Tensor, hr: Tensor) -> tuple[list[str], Tensor]:
+        """The whole iteration without a host sync; returns the loss terms' names and values (one device vector)."""
         tr = self.tr
         if tr.cfg.stage == "psnr":
             terms = psnr_backward(tr, lr, hr)
@@ -103,35 +119,34 @@ class GraphedTrainStep:
         else:
             terms = spsr_backward(tr, lr, hr)
             spsr_update(tr, terms)
-        self.names = list(terms)
-        return torch.stack([t.detach().float().reshape(()) for t in terms.values()])
+        return list(terms), torch.stack([t.detach().float().reshape(()) for t in terms.values()])
 
     def __call__(self, lr: Tensor, hr: Tensor) -> dict[str, float]:
         key = self._key(lr, hr)
-        if key != self.key:  # new kernels needed: drop the old graph (and its memory pool), warm up again
-            self.key, self.graph, self.warm_left = key, None, self.warmup
-            self.static_lr = self.static_hr = self.static_values = None
-        if self.graph is None and self.warm_left > 0:
-            self.warm_left -= 1
-            values = self._eager_on_side_stream(lr, hr)
+        rec = self.graphs.get(key)
+        if rec is None and self.warm_left.setdefault(key, self.warmup) > 0:
+            self.warm_left[key] -= 1
+            names, values = self._eager_on_side_stream(lr, hr)
+            self.names[key] = names
         else:
-            if self.graph is None:
-                self._capture(lr, hr)
-            self.static_lr.copy_(lr)
-            self.static_hr.copy_(hr)
-            self.graph.replay()
-            values = self.static_values
+            if rec is None:
+                rec = self._capture(key, lr, hr)
+            rec.lr.copy_(lr)
+            rec.hr.copy_(hr)
+            rec.graph.replay()
+            rec.replays += 1
+            names, values = rec.names, rec.values
         host = values.cpu().tolist()  # the one sync of the step
-        bad = [(k, v) for k, v in zip(self.names, host) if not math.isfinite(v)]
+        bad = [(k, v) for k, v in zip(names, host) if not math.isfinite(v)]
         if bad:
             raise SPSRError(f"loss term '{bad[0][0]}' is {bad[0][1]} at step {self.tr.step} (CUDA-graph step: the "
                             "in-memory weights took this update, no checkpoint was written); resume from the last "
                             "checkpoint with a lower train.lr_g/lr_d, or check the data")
-        if step_plan(self.tr, self.tr.step)[1]:
+        if key[-1]:  # update_g
             self.tr.after_g_update()
-        return dict(zip(self.names, host))
+        return dict(zip(names, host))
 
-    def _eager_on_side_stream(self, lr: Tensor, hr: Tensor) -> Tensor:
+    def _eager_on_side_stream(self, lr: Tensor, hr: Tensor) -> tuple[list[str], Tensor]:
         with warnings.catch_warnings():  # capturable Adam warns when it runs uncaptured: the warm-up does so on purpose
             warnings.filterwarnings("ignore", message=".*capturable=True.*graph capture")
             if self.stream is None:
@@ -139,20 +154,24 @@ class GraphedTrainStep:
             current = torch.cuda.current_stream(self.tr.device)
             self.stream.wait_stream(current)
             with torch.cuda.stream(self.stream):
-                values = self._device_step(lr, hr)
+                out = self._device_step(lr, hr)
             current.wait_stream(self.stream)
-            return values
+            return out
 
-    def _capture(self, lr: Tensor, hr: Tensor) -> None:
-        self.static_lr = torch.empty_like(lr).copy_(lr)  # empty_like keeps channels_last strides
-        self.static_hr = torch.empty_like(hr).copy_(hr)
-        self.static_values = torch.empty(len(self.names), device=lr.device)  # names known from the warm-up
+    def _capture(self, key: tuple, lr: Tensor, hr: Tensor) -> RecordedStep:
+        for old in [k for k in self.graphs if k[:-1] != key[:-1]]:  # frees that graph's memory pool
+            del self.graphs[old]
+        self.warm_left = {k: v for k, v in self.warm_left.items() if k[:-1] == key[:-1]}
+        rec = RecordedStep(graph=self.graph_factory(), lr=torch.empty_like(lr).copy_(lr),  # keeps channels_last
+                           hr=torch.empty_like(hr).copy_(hr), values=torch.empty(len(self.names[key]), device=lr.device),
+                           names=self.names[key])
         for opt in (self.tr.opt_G, self.tr.opt_D, self.tr.opt_D_grad):
             if opt is not None:  # the graph allocates .grad in its own pool during the recorded backward
                 opt.zero_grad(set_to_none=True)
-        self.graph = self.graph_factory()
-        self.graph.capture(lambda: self.static_values.copy_(self._device_step(self.static_lr, self.static_hr)))
+        rec.graph.capture(lambda: rec.values.copy_(self._device_step(rec.lr, rec.hr)[1]))
+        self.graphs[key] = rec
         self.captures += 1
+        return rec
 
 
 class CudaGraph:

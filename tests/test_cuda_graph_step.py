@@ -61,8 +61,9 @@ def test_replayed_steps_match_eager_steps(tmp_path, stage):
         want, got = eager.train_step(lr, hr), graphed.train_step(lr, hr)
         assert got == pytest.approx(want, rel=1e-5, abs=1e-7), k
     gs = graphed.graphed_step
-    assert gs.captures == 1 and gs.graph.replays == 3  # steps 1-2 warm up, 3 captures and replays, 4-5 replay
-    assert gs.static_lr.data_ptr() != lr.data_ptr()  # inputs are copied into the graph's own tensors
+    (rec,) = gs.graphs.values()
+    assert gs.captures == 1 and rec.replays == 3  # steps 1-2 warm up, 3 captures and replays, 4-5 replay
+    assert rec.lr.data_ptr() != lr.data_ptr()  # inputs are copied into the graph's own tensors
     for a, b in zip(eager.G.parameters(), graphed.G.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
 
@@ -82,7 +83,20 @@ def test_new_learning_rate_or_phase_recaptures(tmp_path):
     # steps 1-3 fusion-only phase (warm 1-2, capture at 3); 4-7 full G (warm 4-5, capture 6); lr change at 8
     # (warm 8-9, capture 10)
     assert gs.captures == 3
-    assert gs.key[4] == ("full", True)  # the last graph is the whole-G phase
+    (key,) = gs.graphs  # older phases and learning rates were dropped with their memory
+    assert key[4] == "full" and key[5][0] == pytest.approx(0.5 * eager.cfg.train.lr_g)
+
+
+def test_d_update_ratio_alternates_between_two_graphs(tmp_path):
+    eager, graphed = trainers(tmp_path, tmp_path, "train.d_update_ratio=2")
+    gs = graphed.graphed_step
+    for k, (lr, hr) in enumerate(batches(10), start=1):
+        eager.step = graphed.step = k
+        want, got = eager.train_step(lr, hr), graphed.train_step(lr, hr)
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-7), k
+        assert ("l_g_total" in got) == (k % 2 == 0)  # G updates every second step only
+    # odd steps (D only) warm at 1, 3 and capture at 5; even steps (G + D) warm at 2, 4 and capture at 6
+    assert gs.captures == 2 and sorted(r.replays for r in gs.graphs.values()) == [3, 3]
 
 
 def test_nan_in_a_replayed_step_stops_with_the_term(tmp_path):
