@@ -151,20 +151,21 @@ def write_results(rows: list[dict]) -> None:
         "# Inference: time and peak memory vs LR size (`python benchmarks/bench_infer.py`)", "",
         f"{meta['machine']}, {meta['cpus']} CPUs, torch {meta['torch']}; {meta['note']}.", "",
         "| model | LR px | tile / overlap | tiles | threads | time (s) | peak RSS (GB) | peak - before (GB) "
-        "| est. activations (GB) | GFLOP | PSNR vs untiled (dB) | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| est. activations (GB) | GFLOP | GFLOP/s | PSNR vs untiled (dB) | load avg |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         if "error" in r:
             lines.append(f"| {r['arch']} | {r['size']} | {r['tile']} / {r['overlap']} | | {r['threads']} | "
-                         f"failed: {r['error']} | | | | | | |")
+                         f"failed: {r['error']} | | | | | | | |")
             continue
         tile = "untiled" if r["tile"] is None else f"{r['tile']} / {r['overlap']}"
         psnr = r.get("psnr_vs_untiled")
         psnr_s = "" if psnr is None else str(psnr)
         lines.append(f"| {r['arch']} ({r['params'] / 1e6:.2f} M) | {r['size']} | {tile} | {r['tiles']} | "
                      f"{r['threads']} | {r['seconds']} | {r['peak_rss_gb']} | {r['peak_minus_before_gb']} | "
-                     f"{r['estimated_activation_gb']} | {r['gflops']} | {psnr_s} | {r.get('load_avg_1m', '')} |")
+                     f"{r['estimated_activation_gb']} | {r['gflops']} | {r['gflops'] / r['seconds']:.1f} | {psnr_s} | "
+                     f"{r.get('load_avg_1m', '')} |")
     atomic_write_text(RESULTS / "bench_infer.md", "\n".join(lines) + "\n")
 
 

@@ -42,6 +42,16 @@ def _time(fn, repeat: int) -> float:
     return (time.perf_counter() - t0) / repeat
 
 
+def _flops(fn) -> int:
+    """Conv / matmul FLOPs of one call as torch's flop counter sees them (0 for element-wise or numpy code)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=256)
@@ -79,8 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a missing model file: report, do not fake a number
             skipped[name] = f"{type(exc).__name__}: {exc}"
             continue
-        rows.append({"metric": name, "images_per_s": n / dt, "ms_per_image": 1000 * dt / n})
-        print(f"{name:<42} {n / dt:9.1f} img/s  {1000 * dt / n:9.2f} ms/img", flush=True)
+        flops = _flops(fn) / n
+        rows.append({"metric": name, "images_per_s": n / dt, "ms_per_image": 1000 * dt / n,
+                     "gflop_per_image": flops / 1e9, "gflop_per_s": flops * n / dt / 1e9})
+        print(f"{name:<42} {n / dt:9.1f} img/s  {1000 * dt / n:9.2f} ms/img  {flops / 1e9:8.3f} GFLOP/img", flush=True)
     meta = {
         "size": f"{args.size}x{args.size} RGB uint8",
         "threads": args.threads,
@@ -92,9 +104,13 @@ def main(argv: list[str] | None = None) -> int:
         + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     md = [f"# Metric throughput ({meta['size']}, {args.threads} thread(s), {args.device})", "",
-          "| metric | images/s | ms/image |", "|---|---|---|"]  # fmt: skip
-    md += [f"| {r['metric']} | {r['images_per_s']:.1f} | {r['ms_per_image']:.2f} |" for r in rows]
-    md += ["", *(f"- skipped {k}: {v}" for k, v in skipped.items()), f"- command: `{meta['command']}`"]
+          "| metric | images/s | ms/image | GFLOP/image | GFLOP/s |", "|---|---|---|---|---|"]  # fmt: skip
+    md += [f"| {r['metric']} | {r['images_per_s']:.1f} | {r['ms_per_image']:.2f} | "
+           + (f"{r['gflop_per_image']:.3f} | {r['gflop_per_s']:.1f} |" if r["gflop_per_image"] else "– | – |")
+           for r in rows]
+    md += ["", "- GFLOP: convolutions and matmuls as `torch.utils.flop_counter` counts them; – = none (element-wise "
+           "or numpy code, bound by memory traffic and Python, not by FLOPs)",
+           *(f"- skipped {k}: {v}" for k, v in skipped.items()), f"- command: `{meta['command']}`"]
     atomic_write_text(args.out / "bench_metrics.md", "\n".join(md) + "\n")
     atomic_write_text(
         args.out / "bench_metrics.json", json.dumps({**meta, "rows": rows, "skipped": skipped}, indent=1)
