@@ -19,8 +19,10 @@ Formats: PNG, JPEG, BMP, TIFF, WebP through Pillow; 16-bit PNG/TIFF through Open
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -62,12 +64,13 @@ def _check_file(path: Path) -> None:
         raise ImageReadError(f"{path}: file is empty (0 bytes); re-download or re-export it")
 
 
-def _open_pil(path: Path):
-    """Open and fully decode with Pillow, turning every failure into one ImageReadError line."""
-    from PIL import Image, UnidentifiedImageError
+@contextlib.contextmanager
+def _pil_errors(path: Path) -> Iterator[None]:
+    """Turn every Pillow failure inside the block into one ImageReadError line naming ``path``."""
+    from PIL import UnidentifiedImageError
 
     try:
-        img = Image.open(path)
+        yield
     except UnidentifiedImageError:
         raise ImageReadError(
             f"{path}: not a readable image (unknown format); use PNG, JPEG, BMP, TIFF or WebP"
@@ -76,10 +79,15 @@ def _open_pil(path: Path):
         raise ImageReadError(f"{path}: permission denied; make the file readable") from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise ImageReadError(f"{path}: image data is truncated or corrupt; re-download or re-export it") from None
-    try:
+
+
+def _open_pil(path: Path):
+    """Open and fully decode with Pillow, turning every failure into one ImageReadError line."""
+    from PIL import Image
+
+    with _pil_errors(path):
+        img = Image.open(path)
         img.load()
-    except (OSError, SyntaxError, ValueError, EOFError):
-        raise ImageReadError(f"{path}: image data is truncated or corrupt; re-download or re-export it") from None
     return img
 
 
@@ -193,23 +201,14 @@ def read_image(path: str | os.PathLike, *, as_tensor: bool = False) -> np.ndarra
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
     """(height, width) from the header only (EXIF rotation considered); no pixel decoding."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     path = Path(path)
     _check_file(path)
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            if _exif_orientation(img) in (5, 6, 7, 8):
-                w, h = h, w
-    except UnidentifiedImageError:
-        raise ImageReadError(
-            f"{path}: not a readable image (unknown format); use PNG, JPEG, BMP, TIFF or WebP"
-        ) from None
-    except PermissionError:
-        raise ImageReadError(f"{path}: permission denied; make the file readable") from None
-    except (OSError, SyntaxError, ValueError, EOFError):
-        raise ImageReadError(f"{path}: image data is truncated or corrupt; re-download or re-export it") from None
+    with _pil_errors(path), Image.open(path) as img:
+        w, h = img.size
+        if _exif_orientation(img) in (5, 6, 7, 8):
+            w, h = h, w
     return h, w
 
 
