@@ -198,6 +198,7 @@ def upscale(
     overlap: int = DEFAULT_OVERLAP,
     device: str | torch.device = "auto",
     half: bool = False,
+    bf16: bool = False,
     return_gradients: bool = False,
     memory_budget: int | None = None,
     progress: bool = False,
@@ -211,11 +212,17 @@ def upscale(
     ``tile``: None runs the whole image at once; an int processes tiles of that many LR pixels that
     overlap by ``overlap`` LR pixels; ``"auto"`` picks the tile from ``memory_budget`` bytes (default:
     half the free memory, at most 4 GiB on the CPU).  ``device``: "auto", "cpu" or "cuda"; the model is
-    moved there (in place, like ``nn.Module.to``).  ``half``: float16 autocast, CUDA only.
+    moved there (in place, like ``nn.Module.to``).  ``half``: float16 autocast, CUDA only.  ``bf16``:
+    bfloat16 autocast with channels_last tensors (the model is converted in place), the kit's CPU fast path:
+    2.9-3.0x faster than fp32 on whole Set5/Set14/BSD100 images on a Zen 4 CPU, PSNR within 0.02 dB, at most
+    4 grey levels apart (``benchmarks/bench_infer_bf16.py``); for CPUs with native bf16 (AVX512-BF16, AMX) and
+    Ampere or newer GPUs, slower elsewhere.
     ``return_gradients``: return an :class:`UpscaleResult` (sr, grad_sr, grad_lr) instead of sr.
     """
     x, how = _to_nchw(image)
     dev = resolve_device(device)
+    if half and bf16:
+        raise SPSRError("--half and --bf16 pick two different autocast types; use one of them")
     if half and dev.type != "cuda":
         raise SPSRError("--half (float16) needs a CUDA device; on the CPU float16 convolutions are ~100x slower")
     if tile == "auto":
@@ -224,12 +231,13 @@ def upscale(
         tile = int(tile)
     if tile is not None:
         check_tile_args(tile, overlap)
-    model = model.to(dev).eval()
+    layout = torch.channels_last if bf16 else torch.contiguous_format
+    model = model.to(dev, memory_format=layout).eval()
     n_tiles = 1 if tile is None else count_tiles(x.shape[-2], x.shape[-1], tile, overlap)
 
     def forward(lr_tile: torch.Tensor) -> list[torch.Tensor]:
-        with torch.autocast(dev.type, dtype=torch.float16, enabled=half):
-            sr, grad_sr = _split_output(model(lr_tile.to(dev)))
+        with torch.autocast(dev.type, dtype=torch.bfloat16 if bf16 else torch.float16, enabled=half or bf16):
+            sr, grad_sr = _split_output(model(lr_tile.to(dev).contiguous(memory_format=layout)))
         if return_gradients and grad_sr is None:
             raise SPSRError("this model has no gradient branch (it returns a plain tensor); "
                             "drop --save-gradients / return_gradients")

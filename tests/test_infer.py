@@ -360,3 +360,27 @@ def test_tiling_with_the_shipped_demo_weights(lr64):
     whole = upscale(lr, model, device="cpu")
     tiled = upscale(lr, model, tile=32, overlap=16, device="cpu")
     assert psnr(tiled, whole) > 50
+
+
+def test_bf16_fast_path_stays_close_to_fp32_on_the_demo_weights(lr64, tmp_path, sample_image, tiny_model_file):
+    """bf16 autocast + channels_last (``--bf16``): same image to a fraction of a grey level, tiled or not."""
+    from PIL import Image
+
+    from spsr_lib.cli import main
+    from spsr_lib.demo_weights import load_model
+
+    lr = lr64[..., :40, :40].contiguous()
+    fp32 = upscale(lr, load_model(), device="cpu")
+    model = load_model()
+    fast = upscale(lr, model, device="cpu", bf16=True)
+    assert model.conv_first.weight.is_contiguous(memory_format=torch.channels_last)  # converted in place
+    assert fast.dtype == torch.float32 and fast.shape == fp32.shape
+    assert 0 < (fast - fp32).abs().max() < 0.05 and psnr(fast, fp32) > 40
+    tiled = upscale(lr, model, device="cpu", bf16=True, tile=24, overlap=8)
+    assert psnr(tiled, fp32) > 38
+    with pytest.raises(SPSRError, match="--half and --bf16"):
+        upscale(lr, model, device="cpu", bf16=True, half=True)
+    Image.fromarray(sample_image[:12, :16]).save(tmp_path / "a.png")
+    assert main(["infer", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "--model", str(tiny_model_file),
+                 "--bf16"]) == 0
+    assert Image.open(tmp_path / "o" / "a.png").size == (64, 48)

@@ -37,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="overlap between tiles in LR pixels (default 16)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     parser.add_argument("--half", action="store_true", help="float16 autocast (CUDA only)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bfloat16 autocast + channels_last: about 3x faster on CPUs with native bf16 "
+                             "(AVX512-BF16/AMX) and on recent GPUs; slightly different output")
     parser.add_argument("--save-gradients", action="store_true",
                         help="also write <name>_grad_sr.png (gradient branch) and <name>_grad_lr.png (LR map)")
     parser.add_argument("--suffix", default="", help="appended to each output name, e.g. _SPSR")
@@ -105,7 +108,7 @@ def _process(src: Path, dest: Path, model, args, tile) -> None:
     from spsr_lib.infer import upscale
 
     lr = read_image(src, as_tensor=True)
-    out = upscale(lr, model, tile=tile, overlap=args.overlap, device=args.device, half=args.half,
+    out = upscale(lr, model, tile=tile, overlap=args.overlap, device=args.device, half=args.half, bf16=args.bf16,
                   return_gradients=args.save_gradients, progress=True)
     if args.save_gradients:
         write_image(dest.with_name(f"{dest.stem}_grad_sr.png"), out.grad_sr)
@@ -123,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
     tile = _parse_tile(args.tile)
     if args.overlap < 0:
         raise SPSRError(f"--overlap {args.overlap} must be 0 or more")
+    if args.half and args.bf16:
+        raise SPSRError("--half and --bf16 pick two different autocast types; use one of them")
     if args.half and resolve_device(args.device).type != "cuda":
         raise SPSRError("--half (float16) needs a CUDA device; drop --half or use --device cuda on a GPU machine")
     files, failed = expand_inputs(args.inputs)
