@@ -137,3 +137,22 @@ def test_paper_bicubic_row_in_the_spsr_protocol(shared_data):
     assert bic.mean("Set14", "psnr_spsr") == pytest.approx(26.100, abs=0.02)
     assert bic.mean("Set14", "ssim_spsr") == pytest.approx(0.7850, abs=1e-3)
     assert bic.mean("Set14", "ssim_standard") < 0.75  # the standard protocol does not reproduce the table
+
+
+def test_bf16_model_row_is_marked_and_close_to_fp32(mini_set, tmp_path):
+    from spsr_lib.demo_weights import default_demo_weights_path
+
+    weights = default_demo_weights_path()
+    fp32 = evaluate([str(mini_set)], model=weights, metrics=("psnr", "ssim"), device="cpu", progress=False)
+    fast = evaluate([str(mini_set)], model=weights, metrics=("psnr", "ssim"), device="cpu", bf16=True, progress=False)
+    (m32,), (m16,) = fp32.methods[1:], fast.methods[1:]
+    assert m16.name == m32.name + " (bf16)" and "bf16" in fast.sources["inference"]
+    assert "inference" not in fp32.sources
+    for img, v in m32.values["Mini"].items():
+        assert v["psnr_standard"] != m16.values["Mini"][img]["psnr_standard"]  # it did run differently
+        assert abs(v["psnr_standard"] - m16.values["Mini"][img]["psnr_standard"]) < 0.1
+        assert abs(v["ssim_standard"] - m16.values["Mini"][img]["ssim_standard"]) < 2e-3
+    written = fast.write(tmp_path / "out")
+    assert any("bf16" in p.read_text() for p in written if p.suffix == ".md")
+    with pytest.raises(SPSRError, match="--bf16 changes how a model runs"):
+        evaluate([str(mini_set)], sr_dir=tmp_path, bf16=True, progress=False)

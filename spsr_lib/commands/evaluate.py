@@ -37,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", type=Path, help="folder holding the benchmark sets (default: search order)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (model inference only)")
     parser.add_argument("--tile", default=None, help="LR tile size for inference (int or 'auto')")
+    parser.add_argument("--bf16", action="store_true",
+                        help="model inference in bf16 + channels_last (about 3x faster on CPUs with native bf16; "
+                             "the row is marked)")
     parser.add_argument(
         "--niqe-params", type=Path, help="LIVE NIQE modelparameters.mat (else SPSR_NIQE_PARAMS)"
     )
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     tile = int(args.tile) if args.tile and str(args.tile).isdigit() else args.tile
     result = evaluate(
         args.sets, scale=args.scale, mode=args.mode, model=args.model, sr_dir=args.sr_dir, name=args.name,
-        metrics=args.metrics, root=args.root, device=args.device, tile=tile, progress=not args.no_progress,
+        metrics=args.metrics, root=args.root, device=args.device, tile=tile, bf16=args.bf16,
+        progress=not args.no_progress,
         niqe_params=args.niqe_params, ma_model=args.ma_model,
     )  # fmt: skip
     for mode in result.modes:
