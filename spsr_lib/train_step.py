@@ -15,7 +15,9 @@ Implementation notes. D and D_grad only see the *detached* SR of the same pre-up
 backward leaves no gradient on the frozen Ds, so all three backwards run first and the three optimiser
 steps follow: the numbers are those of the official sequence, and the NaN/Inf check of every term
 (one device sync, shared across ranks) happens before any weight changes. Terms with weight 0 are
-skipped, and their networks (perceptual VGG, D, D_grad) are never built.
+skipped, and their networks (perceptual VGG, D, D_grad) are never built. Each stage is ``*_backward`` (no
+host sync) + the finite check + ``*_update``, so :mod:`spsr_lib.cuda_graph_step` can record both halves in one
+CUDA graph and check the values after the replay.
 """
 
 from __future__ import annotations
