@@ -5,7 +5,8 @@ batches; one runs the eager step, the other the CUDA-graph step (3 warm-up steps
 crosses the end of the fusion-only phase (step 5) and a learning-rate change (step 10), so three graphs are
 recorded (at steps 4, 8 and 13). Convolutions are deterministic strict fp32. Compared: every logged loss term
 per step, and how far the two parameter sets drifted apart relative to how far training moved them.
-The same for stage 1 (PSNR pre-train, one term): 10 steps, a learning-rate change at step 6, two graphs.
+The same for stage 1 (PSNR pre-train, one term): 10 steps, a learning-rate change at step 6, two graphs; and for
+``d_update_ratio: 2`` (D-only and G+D steps alternate between two live graphs): 12 steps, two graphs.
 Part 2, ``fit()``: 12 steps through the real loop (DataLoader workers with pinned memory, EMA, checkpoints) on
 synthetic images, then ``--resume`` to 18 steps with graphs and once more without (capturable Adam state
 switched back).
@@ -36,14 +37,24 @@ ARCH = ["model.nf=16", "model.nb=2", "model.gc=8", "discriminator.nf=16", "data.
         "loss.perceptual.weight=0", "logging.tensorboard=false", "logging.progress=false"]
 
 
-def make(run_dir: str, graphs: bool, stage: str):
+# name -> (overrides, steps, step of a learning-rate change or None, graphs expected, loss terms at least)
+SCENARIOS = {
+    # phase change at 5, lr change at 10 -> captures at 4, 8 and 13
+    "spsr": (["train.branch_pretrain.steps=5"], 14, 10, 3, 10),
+    # lr change at 6 -> captures at 4 and 9
+    "psnr": (["stage=psnr", "loss.pixel.weight=1"], 10, 6, 2, 1),
+    # D-only and G+D steps alternate: two graphs live side by side (odd steps captured at 7, even at 8)
+    "spsr_d_update_ratio_2": (["train.branch_pretrain.steps=0", "train.d_update_ratio=2"], 12, None, 2, 10),
+}
+
+
+def make(run_dir: str, graphs: bool, overrides: list[str]):
     from spsr_lib.config import load_config
     from spsr_lib.cuda_graph_step import set_capturable
     from spsr_lib.train import Trainer
 
-    extra = ["stage=psnr", "loss.pixel.weight=1"] if stage == "psnr" else ["train.branch_pretrain.steps=5"]
-    cfg = load_config(None, ARCH + extra + [f"output_dir={run_dir}", "runtime.cudnn_benchmark=false",
-                                            f"runtime.cuda_graphs={str(graphs).lower()}"])
+    cfg = load_config(None, ARCH + overrides + [f"output_dir={run_dir}", "runtime.cudnn_benchmark=false",
+                                                f"runtime.cuda_graphs={str(graphs).lower()}"])
     tr = Trainer(cfg, device="cuda", build_data=False)
     for opt in (tr.opt_G, tr.opt_D, tr.opt_D_grad):  # the same Adam arithmetic on both sides
         set_capturable(opt, True)
@@ -51,11 +62,10 @@ def make(run_dir: str, graphs: bool, stage: str):
 
 
 def step_parity(tmp: str, stage: str = "spsr") -> dict:
-    """spsr: 14 steps, phase change at 5, lr change at 10 -> captures at 4, 8, 13. psnr: 10 steps, lr change
-    at 6 -> captures at 4 and 9."""
-    steps, lr_change, want_captures = (14, 10, 3) if stage == "spsr" else (10, 6, 2)
+    """Eager and graph trainers side by side through one scenario of :data:`SCENARIOS`."""
+    overrides, steps, lr_change, want_captures, min_terms = SCENARIOS[stage]
+    eager, graphed = make(f"{tmp}/eager", False, overrides), make(f"{tmp}/graphed", True, overrides)
     gen = torch.Generator(device="cuda").manual_seed(0)
-    eager, graphed = make(f"{tmp}/eager", False, stage), make(f"{tmp}/graphed", True, stage)
     nets = [n for n in ("G", "D", "D_grad") if getattr(eager, n) is not None]
     init = {n: [p.detach().clone() for p in getattr(eager, n).parameters()] for n in nets}
     rows, worst = [], 0.0
@@ -72,9 +82,9 @@ def step_parity(tmp: str, stage: str = "spsr") -> dict:
         diff = max(abs(got[n] - want[n]) / max(abs(want[n]), 1e-2) for n in want)
         worst = max(worst, diff)
         rows.append({"step": k, "max_loss_diff": diff, "eager": want, "graph": got})
-        main_term = "l_g_total" if stage == "spsr" else "l_pixel"
-        print(f"{stage} step {k:2d}: largest loss-term difference {diff:.2e}  ({main_term} eager {want[main_term]:.6f} "
-              f"graph {got[main_term]:.6f})", flush=True)
+        term = next(t for t in ("l_g_total", "l_pixel", "l_d") if t in want)
+        print(f"{stage} step {k:2d}: largest loss-term difference {diff:.2e}  ({term} eager {want[term]:.6f} "
+              f"graph {got[term]:.6f})", flush=True)
     drift = {}
     for n, ps in init.items():
         moved = max((a - p0).abs().max().item() for a, p0 in zip(getattr(eager, n).parameters(), ps))
@@ -84,7 +94,7 @@ def step_parity(tmp: str, stage: str = "spsr") -> dict:
     gs = graphed.graphed_step
     n_terms = max(len(names) for names in gs.names.values())
     ok = (worst < 1e-3 and max(drift.values()) < 0.05 and gs.captures == want_captures
-          and n_terms >= (10 if stage == "spsr" else 1))
+          and n_terms >= min_terms)
     print(f"{stage} step parity: captures {gs.captures} (want {want_captures}), terms {n_terms}, largest loss "
           f"difference {worst:.2e}, parameters apart / moved {', '.join(f'{n} {v:.1e}' for n, v in drift.items())}: "
           f"{'PASS' if ok else 'FAIL'}")
@@ -93,6 +103,10 @@ def step_parity(tmp: str, stage: str = "spsr") -> dict:
 
 def psnr_step_parity(tmp: str) -> dict:
     return step_parity(tmp, "psnr")
+
+
+def ratio2_step_parity(tmp: str) -> dict:
+    return step_parity(tmp, "spsr_d_update_ratio_2")
 
 
 def fit_and_resume(tmp: str) -> dict:
@@ -137,6 +151,7 @@ def main() -> int:
               "date": dt.datetime.now().isoformat(timespec="seconds")}
     with tempfile.TemporaryDirectory() as tmp:
         for name, part in (("step_parity", step_parity), ("psnr_step_parity", psnr_step_parity),
+                           ("d_update_ratio_2_step_parity", ratio2_step_parity),
                            ("fit_and_resume", fit_and_resume)):
             try:
                 result[name] = part(f"{tmp}/{name}")
@@ -144,7 +159,7 @@ def main() -> int:
                 result[name] = {"pass": False, "error": f"{type(exc).__name__}: {exc}"[:800],
                                 "trace": traceback.format_exc(limit=6)[-3000:]}
                 print(f"{name}: FAIL\n{result[name]['trace']}", flush=True)
-    ok = all(result[n]["pass"] for n in ("step_parity", "psnr_step_parity", "fit_and_resume"))
+    ok = all(part["pass"] for part in result.values() if isinstance(part, dict))
     out = ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^A-Za-z0-9]+", "_", result["card"]).strip("_")
