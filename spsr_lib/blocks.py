@@ -123,7 +123,6 @@ def init_weights(module: nn.Module, scale: float = 1.0) -> nn.Module:
     return module
 
 
-
 def rrdb_trunk_features(net: nn.Module, lr: Tensor) -> tuple[list[Tensor], Tensor]:
     """The ESRGAN trunk shared by ``RRDBNet`` and SPSR's SR branch: ``(outputs of the RRDBs at net.taps,
     lrelu(conv_hr(upsampled trunk)))``. ``net`` has ``conv_first, body, conv_body, upsample, conv_hr, taps``."""

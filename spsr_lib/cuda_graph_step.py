@@ -117,7 +117,7 @@ class GraphedTrainStep:
         tr = self.tr
         if tr.cfg.stage == "psnr":
             terms = psnr_backward(tr, lr, hr)
-            psnr_update(tr, terms)
+            psnr_update(tr)
         else:
             terms = spsr_backward(tr, lr, hr)
             spsr_update(tr, terms)

@@ -44,13 +44,10 @@ def set_requires_grad(module: torch.nn.Module | None, flag: bool) -> None:
 
 def apply_branch_pretrain(tr: Trainer, step: int) -> None:
     """§5.5: for ``step < branch_pretrain.steps`` only the listed parameter groups of G train."""
-    bp = tr.cfg.train.branch_pretrain
-    if tr.cfg.stage != "spsr" or bp.steps <= 0:
+    phase = step_plan(tr, step)[0]
+    if phase is None or phase == tr.g_phase:
         return
-    phase = "pretrain" if step < bp.steps else "full"
-    if phase == tr.g_phase:
-        return
-    trainable = set(bp.train.split("+")) if phase == "pretrain" else None
+    trainable = set(tr.cfg.train.branch_pretrain.train.split("+")) if phase == "pretrain" else None
     for name, params in tr.G.parameter_groups().items():
         for p in params:
             p.requires_grad_(trainable is None or name in trainable)
@@ -103,7 +100,7 @@ def psnr_backward(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
     return terms
 
 
-def psnr_update(tr: Trainer, terms: dict[str, Tensor]) -> None:
+def psnr_update(tr: Trainer) -> None:
     average_gradients(tr.G.parameters(), tr.dist)
     tr.scaler.step(tr.opt_G)
     tr.scaler.update()
@@ -112,7 +109,7 @@ def psnr_update(tr: Trainer, terms: dict[str, Tensor]) -> None:
 def psnr_step(tr: Trainer, lr: Tensor, hr: Tensor) -> dict[str, float]:
     terms = psnr_backward(tr, lr, hr)
     values = _check_finite(tr, terms)
-    psnr_update(tr, terms)
+    psnr_update(tr)
     tr.after_g_update()
     return values
 
