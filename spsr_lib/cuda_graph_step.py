@@ -161,9 +161,10 @@ class GraphedTrainStep:
             return out
 
     def _capture(self, key: tuple, lr: Tensor, hr: Tensor) -> RecordedStep:
-        for old in [k for k in self.graphs if k[:-1] != key[:-1]]:  # frees that graph's memory pool
-            del self.graphs[old]
-        self.warm_left = {k: v for k, v in self.warm_left.items() if k[:-1] == key[:-1]}
+        # keys that differ from this one in more than update_g (the last item) never return: forget them, and
+        # dropping their graphs frees those memory pools
+        self.graphs, self.warm_left, self.names = ({k: v for k, v in d.items() if k[:-1] == key[:-1]}
+                                                   for d in (self.graphs, self.warm_left, self.names))
         rec = RecordedStep(graph=self.graph_factory(), lr=torch.empty_like(lr).copy_(lr),  # keeps channels_last
                            hr=torch.empty_like(hr).copy_(hr), values=torch.empty(len(self.names[key]), device=lr.device),
                            names=self.names[key])
