@@ -43,16 +43,18 @@ VARIANTS = {  # name -> (channels_last, amp)
 }
 
 
-def perceptual_trunk() -> tuple[torch.nn.Module, str]:
+def perceptual_trunk(device: torch.device | str = "cpu") -> tuple[torch.nn.Module, str]:
+    """The paper's VGG19 conv5_4 trunk; when its ImageNet weights are not on this machine, the same layers with
+    random weights (same time per step) and a note saying so. Shared with ``gpu_bench.py``."""
     from spsr_lib.errors import WeightsUnavailableError
     from spsr_lib.weights import load_vgg_features
 
     try:
-        return load_vgg_features("vgg19"), "vgg19 conv5_4, ImageNet weights"
+        return load_vgg_features("vgg19").to(device), "vgg19 conv5_4, ImageNet weights"
     except WeightsUnavailableError:
         import torchvision
 
-        trunk = torchvision.models.vgg19(weights=None).features[:35].eval()
+        trunk = torchvision.models.vgg19(weights=None).features[:35].eval().to(device)
         for p in trunk.parameters():
             p.requires_grad_(False)
         return trunk, "vgg19 conv5_4 with RANDOM weights (timing only: ImageNet VGG19 not on this machine)"

@@ -37,6 +37,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_train_step import perceptual_trunk  # noqa: E402  (the same trunk, or the same layers as a stand-in)
 
 # Dense (no sparsity) bf16 tensor-core peaks in TFLOP/s, from the vendors' datasheets. First match wins.
 BF16_PEAK_TFLOPS = [
@@ -92,21 +94,6 @@ def timed(fn, warmup: int, steps: int, device: torch.device) -> tuple[list[float
         sync(device)
         times.append(time.perf_counter() - t)
     return times, warm_s
-
-
-def perceptual_trunk(device: torch.device) -> tuple[torch.nn.Module, str]:
-    from spsr_lib.errors import WeightsUnavailableError
-    from spsr_lib.weights import load_vgg_features
-
-    try:
-        return load_vgg_features("vgg19", weights=None).to(device), "vgg19 conv5_4, ImageNet weights"
-    except WeightsUnavailableError:
-        import torchvision
-
-        trunk = torchvision.models.vgg19(weights=None).features[:35].eval().to(device)
-        for p in trunk.parameters():
-            p.requires_grad_(False)
-        return trunk, "vgg19 conv5_4 with RANDOM weights (timing only)"
 
 
 def make_trainer(args, batch: int, v: Variant, run_dir: str, trunk: torch.nn.Module):
