@@ -23,6 +23,7 @@ from spsr_lib.checkpoint_io import (
     count_keys,
     few_keys,
     infer_spsr_arch,
+    key_mismatches,
     load_strict,
     read_checkpoint,
     rename_keys,
@@ -118,15 +119,11 @@ def load_sr_branch_from_rrdb(model: nn.Module, rrdb: nn.Module | Source) -> list
     sd.pop("conv_last.bias", None)
     own = model.state_dict()
     wanted = [k for k in own if k.startswith(SR_BRANCH_FROM_RRDB)]
-    missing = [k for k in wanted if k not in sd]
-    unexpected = [k for k in sd if k not in wanted]
-    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in wanted if k in sd
-              and sd[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
+    problem = key_mismatches({k: own[k] for k in wanted}, sd)
+    if problem:
         raise CheckpointError(
             f"{name}: does not fit the SR branch of {type(model).__name__}(nf={model.nf}, nb={model.nb}, "
-            f"gc={model.gc}): missing keys: {few_keys(missing)}; unexpected keys: {few_keys(unexpected)}; shape mismatches: "
-            f"{few_keys(shapes, 2)}; use an RRDBNet checkpoint with the same nf/nb/gc/scale"
+            f"gc={model.gc}): {problem}; use an RRDBNet checkpoint with the same nf/nb/gc/scale"
         )
     with torch.no_grad():
         for k in wanted:

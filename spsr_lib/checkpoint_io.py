@@ -100,17 +100,24 @@ def count_keys(sd: Mapping[str, Tensor], pattern: str) -> int:
     return sum(1 for k in sd if rx.fullmatch(k))
 
 
+def key_mismatches(expected: Mapping[str, Tensor], sd: Mapping[str, Tensor]) -> str | None:
+    """None when ``sd`` has exactly the keys and shapes of ``expected``; else one line naming the missing keys,
+    the unexpected keys and the shape mismatches."""
+    missing = [k for k in expected if k not in sd]
+    unexpected = [k for k in sd if k not in expected]
+    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+              if k in sd and sd[k].shape != v.shape]
+    if not (missing or unexpected or shapes):
+        return None
+    return (f"missing keys: {few_keys(missing)}; unexpected keys: {few_keys(unexpected)}; "
+            f"shape mismatches: {few_keys(shapes, 2)}")
+
+
 def load_strict(model: nn.Module, sd: Mapping[str, Tensor], name: str, what: str) -> nn.Module:
     """``load_state_dict(strict=True)`` with a one-line CheckpointError naming every kind of mismatch."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(own[k].shape)}" for k in own if k in sd and sd[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        raise CheckpointError(
-            f"{name}: does not match {what}: missing keys: {few_keys(missing)}; unexpected keys: {few_keys(unexpected)}; "
-            f"shape mismatches: {few_keys(shapes, 2)}; pass the matching architecture or the right file"
-        )
+    problem = key_mismatches(model.state_dict(), sd)
+    if problem:
+        raise CheckpointError(f"{name}: does not match {what}: {problem}; pass the matching architecture or the right file")
     model.load_state_dict(sd, strict=True)
     return model
 
