@@ -43,7 +43,7 @@ def div2k_sized_folder(folder: Path, count: int = 8) -> Path:
     compresses like a real DIV2K PNG (a few MB), giving a realistic decode cost."""
     from skimage import data
 
-    from spsr_lib.image_io import write_image
+    from spsr_lib.io.images import write_image
 
     photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket()]
     for i in range(count):
@@ -59,7 +59,7 @@ def pairs_per_second(hr: Path, workers: int, batches: int, cache_images: bool) -
     """Steady-state pairs/s: the clock starts when the first batch arrives (worker start-up excluded)."""
     import warnings
 
-    from spsr_lib.data import PairedImageDataset
+    from spsr_lib.data.paired import PairedImageDataset
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # T91's 7 small images are reported by the dataset itself
@@ -76,7 +76,7 @@ def pairs_per_second(hr: Path, workers: int, batches: int, cache_images: bool) -
 
 
 def imresize_times(repeats: int) -> dict[str, float]:
-    from spsr_lib.imresize import imresize
+    from spsr_lib.ops.imresize import imresize
 
     img = (np.random.default_rng(0).random((1356, 2040, 3)) * 255).astype(np.uint8)
     cases = {
@@ -123,7 +123,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         big = div2k_sized_folder(Path(tmp) / "div2k")
-        from spsr_lib.data import prepare_subimages
+        from spsr_lib.data.paired import prepare_subimages
 
         sub = prepare_subimages(big, Path(tmp) / "sub", progress=False)
         sources = {"DIV2K-sized (8 x 2040x1356 PNG)": big,
@@ -150,7 +150,7 @@ def main() -> None:
         "training_pairs_per_s": rate, "training_rate_source": rate_src,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    from spsr_lib.atomic_io import atomic_write_text
+    from spsr_lib.io.atomic import atomic_write_text
 
     atomic_write_text(RESULTS / "data_pipeline.json", json.dumps(result, indent=1) + "\n")
     lines = ["| source | cache_images | workers | pairs/s | x training need |", "|---|---|---|---|---|"]

@@ -1,4 +1,4 @@
-"""Inference time and peak memory against image size, tiled and untiled (``spsr_lib.infer.upscale``).
+"""Inference time and peak memory against image size, tiled and untiled (``spsr_lib.inference.infer.upscale``).
 
 The official ``test.py`` runs the whole LR image at once; SPSR_REFERENCE.md section 11 measured +0.35 /
 1.26 / 4.94 GB for LR 64 / 128 / 256 px (0.075 MB per LR pixel, so ~78 GB for 1024x1024).  Tiling
@@ -53,8 +53,8 @@ SUITES = {  # (arch, lr size, tile or None, overlap); untiled and tiled pairs at
 def build_model(arch: str, seed: int = 0):
     import torch
 
-    from spsr_lib.blocks import init_weights
-    from spsr_lib.spsr_net import SPSRNet
+    from spsr_lib.models.spsr_net import SPSRNet
+    from spsr_lib.ops.blocks import init_weights
 
     torch.manual_seed(seed)
     model = SPSRNet(**ARCHS[arch], scale=4)
@@ -69,7 +69,7 @@ def lr_image(size: int):
     import numpy as np
     from skimage import data
 
-    from spsr_lib.imresize import imresize
+    from spsr_lib.ops.imresize import imresize
 
     hr = data.astronaut()
     reps = math.ceil(4 * size / hr.shape[0])
@@ -94,8 +94,8 @@ def measure_one(cfg: dict) -> dict:
     import numpy as np
     import torch
 
-    from spsr_lib.infer import estimate_bytes_per_lr_pixel, upscale
-    from spsr_lib.tiling import count_tiles
+    from spsr_lib.inference.infer import estimate_bytes_per_lr_pixel, upscale
+    from spsr_lib.inference.tiling import count_tiles
 
     torch.set_num_threads(cfg["threads"])
     model = build_model(cfg["arch"])
@@ -136,7 +136,7 @@ def key(r: dict) -> tuple:
 
 
 def write_results(rows: list[dict]) -> None:
-    from spsr_lib.atomic_io import atomic_write_text
+    from spsr_lib.io.atomic import atomic_write_text
 
     path = RESULTS / "bench_infer.json"
     old = json.loads(path.read_text())["runs"] if path.exists() else []

@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 def run_set(name: str, model_path: str | None, root: str | None) -> dict:
     import spsr_lib.metrics as M
-    from spsr_lib.benchmark_sets import load_benchmark_set
-    from spsr_lib.demo_weights import load_model
-    from spsr_lib.infer import upscale
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+    from spsr_lib.inference.infer import upscale
+    from spsr_lib.io.demo_weights import load_model
 
     bs = load_benchmark_set(name, 4, root=root)
     items = [bs[k] for k in range(len(bs))]
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from spsr_lib.atomic_io import atomic_write_text
+    from spsr_lib.io.atomic import atomic_write_text
     from spsr_lib.run_info import cpu_name
 
     rows = []

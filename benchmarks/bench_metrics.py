@@ -23,7 +23,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from spsr_lib.atomic_io import atomic_write_text  # noqa: E402
+from spsr_lib.io.atomic import atomic_write_text  # noqa: E402
 
 
 def _pair(size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -55,7 +55,7 @@ VARIANTS = {  # name: (channels_last, bf16, forward_only_inference_mode, compile
 def build(args: argparse.Namespace):
     import torch
 
-    from spsr_lib.spsr_net import SPSRNet
+    from spsr_lib.models.spsr_net import SPSRNet
 
     torch.manual_seed(0)
     model = SPSRNet(nf=args.nf, nb=args.nb, gc=args.gc)
@@ -251,7 +251,7 @@ def main() -> int:
 
 
 def write(report: dict, args: argparse.Namespace) -> None:
-    from spsr_lib.atomic_io import atomic_write_text
+    from spsr_lib.io.atomic import atomic_write_text
 
     stem = RESULTS / f"bench_model_t{args.threads}"
     atomic_write_text(stem.with_suffix(".json"), json.dumps(report, indent=1))

@@ -1,6 +1,6 @@
 """Time one full SPSR stage-2 iteration on the CPU: eager fp32 against the optimised path.
 
-One iteration = ``spsr_lib.train_step.spsr_step`` with the paper model (SPSRNet nf 64, nb 23, gc 32),
+One iteration = ``spsr_lib.train.step.spsr_step`` with the paper model (SPSRNet nf 64, nb 23, gc 32),
 D and D_grad (VGG discriminators, nf 64, 128x128 and 130x130), the VGG19 conv5_4 perceptual loss, all six
 generator terms, three Adam steps: the official ``optimize_parameters`` (SPSR_REFERENCE.md §11 measured
 2.80 s for it at batch 2 on 2 EPYC threads). Batch 2, HR 128 (LR 32), after the branch pre-train phase
@@ -47,7 +47,7 @@ def perceptual_trunk(device: torch.device | str = "cpu") -> tuple[torch.nn.Modul
     """The paper's VGG19 conv5_4 trunk; when its ImageNet weights are not on this machine, the same layers with
     random weights (same time per step) and a note saying so. Shared with ``gpu_bench.py``."""
     from spsr_lib.errors import WeightsUnavailableError
-    from spsr_lib.weights import load_vgg_features
+    from spsr_lib.io.weights import load_vgg_features
 
     try:
         return load_vgg_features("vgg19").to(device), "vgg19 conv5_4, ImageNet weights"
@@ -61,9 +61,9 @@ def perceptual_trunk(device: torch.device | str = "cpu") -> tuple[torch.nn.Modul
 
 
 def make_trainer(channels_last: bool, amp: str, quick: bool, run_dir: str, trunk: torch.nn.Module):
-    from spsr_lib.config import load_config
     from spsr_lib.losses import PerceptualLoss
-    from spsr_lib.train import Trainer
+    from spsr_lib.train.config import load_config
+    from spsr_lib.train.trainer import Trainer
 
     arch = ["model.nf=16", "model.nb=4", "model.gc=8", "discriminator.nf=16"] if quick else []
     cfg = load_config(None, arch + [
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"train_step_cpu_t{args.threads}" + ("_quick" if args.quick else "")
-    from spsr_lib.atomic_io import atomic_write_text
+    from spsr_lib.io.atomic import atomic_write_text
 
     atomic_write_text(out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
     lines = [f"# {result['what']}", "", f"{result['model']}; {trunk_note}; {args.threads} threads, torch "

@@ -27,9 +27,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spsr_lib.atomic_io import atomic_write_text  # noqa: E402  (after the sys.path insert)
+from spsr_lib.io.atomic import atomic_write_text  # noqa: E402  (after the sys.path insert)
+from spsr_lib.models.spsr_net import SPSRNet  # noqa: E402
 from spsr_lib.run_info import run_info  # noqa: E402
-from spsr_lib.spsr_net import SPSRNet  # noqa: E402
 
 
 def official_generator(modules_dir: Path) -> torch.nn.Module:

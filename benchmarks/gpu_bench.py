@@ -2,7 +2,7 @@
 
 Run it through ``benchmarks/gpu_check.sh`` (one command, no installs, < 8 min). It measures
 
-* the full stage-2 iteration of :mod:`spsr_lib.train_step` (paper SPSRNet nf 64 / nb 23 / gc 32, D and
+* the full stage-2 iteration of :mod:`spsr_lib.train.step` (paper SPSRNet nf 64 / nb 23 / gc 32, D and
   D_grad nf 64, VGG19 conv5_4 perceptual, 6 generator terms, 3 Adam steps) at ``--batch`` (default 16 per
   GPU; the official run used 15 per GPU on two GPUs) and HR 128;
 * inference of the same generator on a ``--infer-lr`` square LR (default 128 -> 512 px);
@@ -97,9 +97,9 @@ def timed(fn, warmup: int, steps: int, device: torch.device) -> tuple[list[float
 
 
 def make_trainer(args, batch: int, v: Variant, run_dir: str, trunk: torch.nn.Module):
-    from spsr_lib.config import load_config
     from spsr_lib.losses import PerceptualLoss
-    from spsr_lib.train import Trainer
+    from spsr_lib.train.config import load_config
+    from spsr_lib.train.trainer import Trainer
 
     size = 32 if args.quick else 128
     arch = ["model.nf=8", "model.nb=2", "model.gc=4", "discriminator.nf=8"] if args.quick else []
@@ -166,7 +166,7 @@ def time_train(args, batch: int, name: str, v: Variant, trunk, tmp: str) -> dict
 def time_infer(args, name: str, v: Variant) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
-    from spsr_lib.spsr_net import SPSRNet
+    from spsr_lib.models.spsr_net import SPSRNet
 
     dev = torch.device(args.device)
     arch = dict(nf=8, nb=2, gc=4) if args.quick else dict(nf=64, nb=23, gc=32)
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(rows: list[dict]) -> dict:
         """Written after every row: an outer timeout then keeps what was measured."""
-        from spsr_lib.atomic_io import atomic_write_text
+        from spsr_lib.io.atomic import atomic_write_text
 
         summarise(rows, peak)
         result = {**info, "rows": rows, "wall_s": time.perf_counter() - start}

@@ -49,9 +49,9 @@ SCENARIOS = {
 
 
 def make(run_dir: str, graphs: bool, overrides: list[str]):
-    from spsr_lib.config import load_config
-    from spsr_lib.cuda_graph_step import set_capturable
-    from spsr_lib.train import Trainer
+    from spsr_lib.train.config import load_config
+    from spsr_lib.train.graph_step import set_capturable
+    from spsr_lib.train.trainer import Trainer
 
     cfg = load_config(None, ARCH + overrides + [f"output_dir={run_dir}", "runtime.cudnn_benchmark=false",
                                                 f"runtime.cuda_graphs={str(graphs).lower()}"])
@@ -112,10 +112,10 @@ def ratio2_step_parity(tmp: str) -> dict:
 def fit_and_resume(tmp: str) -> dict:
     import numpy as np
 
-    from spsr_lib.config import load_config
-    from spsr_lib.image_io import write_image
-    from spsr_lib.train import Trainer
-    from spsr_lib.train_state import list_states
+    from spsr_lib.io.images import write_image
+    from spsr_lib.train.config import load_config
+    from spsr_lib.train.state import list_states
+    from spsr_lib.train.trainer import Trainer
 
     rng = np.random.default_rng(0)
     data = Path(tmp) / "images"

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.check:
         return check(paths)
-    from spsr_lib.atomic_io import atomic_write_text
+    from spsr_lib.io.atomic import atomic_write_text
 
     failed = 0
     for src in paths:

@@ -2,7 +2,7 @@
 """Check that the notebooks' sliders work in a real JupyterLab, driven by headless Chromium.
 
 nbval runs the notebooks in a bare kernel, where nothing renders the widgets; this script checks the
-other half: JupyterLab 4's built-in ipywidgets manager draws :func:`spsr_lib.widgets.compare_slider`,
+other half: JupyterLab 4's built-in ipywidgets manager draws :func:`spsr_lib.notebook.widgets.compare_slider`,
 and dragging its slider makes the kernel send a new image back.
 
 Steps: start ``jupyter lab`` on 127.0.0.1 with a random token in a temporary folder; open a probe
@@ -36,7 +36,7 @@ CHROME_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-qu
                 "--disable-dev-shm-usage", "--window-size=1400,1800"]
 
 PROBE_CELLS = [
-    "import numpy as np\nfrom skimage import data\nfrom spsr_lib.widgets import compare_slider",
+    "import numpy as np\nfrom skimage import data\nfrom spsr_lib.notebook.widgets import compare_slider",
     "img = data.astronaut()[::2, ::2]\n"
     "slider = compare_slider({'photo': img, 'inverted': 255 - img}, position=0.5)\nslider",
 ]

@@ -12,7 +12,7 @@ Protocol (the paper's): a shared L1 pre-train of RRDBNet (``--pretrain-steps``);
 ``--steps`` more iterations from it with the same seed, data order and batch ((a) keeps training with L1,
 (b)-(d) start their SR branch from it, as SPSR starts from ``RRDB_PSNR_x4.pth``). SPSRNet's image comes out
 of its fusion block, which RRDBNet does not have: (d) starts with ``train.fusion_init: identity``
-(:mod:`spsr_lib.warm_start`), so that its first output is exactly the pre-trained RRDBNet's and all four
+(:mod:`spsr_lib.train.warm_start`), so that its first output is exactly the pre-trained RRDBNet's and all four
 GAN-stage runs start from the same images. (The official recipe instead trains a randomly initialised fusion
 alone for 5,000 steps; on this budget that does not converge and (d) collapsed to ~10 dB on Set5.)
 Everything goes through the library's :class:`spsr_lib.Trainer` with config overrides; the only additions
@@ -47,15 +47,15 @@ import torch
 
 import spsr_lib
 from spsr_lib import metrics
-from spsr_lib.atomic_io import atomic_write_text
-from spsr_lib.config import load_config
 from spsr_lib.errors import SPSRError
-from spsr_lib.gradient import gradient_map
-from spsr_lib.image_io import write_image
-from spsr_lib.rrdb import RRDBNet
+from spsr_lib.io.atomic import atomic_write_text
+from spsr_lib.io.images import write_image
+from spsr_lib.models.rrdb import RRDBNet
+from spsr_lib.models.spsr_net import SPSROutput
+from spsr_lib.ops.gradient import gradient_map
 from spsr_lib.run_info import cpu_name
-from spsr_lib.spsr_net import SPSROutput
-from spsr_lib.train_log import read_metrics
+from spsr_lib.train.config import load_config
+from spsr_lib.train.log import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -93,23 +93,34 @@ class BranchlessRRDB(RRDBNet):
     def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
         return {"sr_branch": list(self.parameters()), "gradient_branch": [], "fusion": []}
 
-    def load_sr_branch_from_rrdb(self, rrdb: torch.nn.Module) -> list[str]:
-        self.load_state_dict(rrdb.state_dict())
-        return list(self.state_dict())
+
+def sr_branch_loader(library_loader):
+    """The warm start of stage 2: a :class:`BranchlessRRDB` takes the whole pre-trained RRDBNet (it is one)."""
+
+    def load(model: torch.nn.Module, rrdb: torch.nn.Module) -> list[str]:
+        if not isinstance(model, BranchlessRRDB):
+            return library_loader(model, rrdb)
+        model.load_state_dict(rrdb.state_dict())
+        return list(model.state_dict())
+
+    return load
 
 
 @contextlib.contextmanager
 def generator_factory(build):
     """While active, the Trainer builds its generator with ``build(cfg)`` (None: the library's default)."""
-    import spsr_lib.train as train_module
+    import spsr_lib.io.checkpoint as checkpoint_module
+    import spsr_lib.train.trainer as train_module
 
-    original = train_module.build_generator
+    original, original_loader = train_module.build_generator, checkpoint_module.load_sr_branch_from_rrdb
     if build is not None:
         train_module.build_generator = build
+        checkpoint_module.load_sr_branch_from_rrdb = sr_branch_loader(original_loader)
     try:
         yield
     finally:
         train_module.build_generator = original
+        checkpoint_module.load_sr_branch_from_rrdb = original_loader
 
 
 def branchless(cfg) -> BranchlessRRDB:
@@ -158,7 +169,7 @@ def eval_images(name: str, count: int | None, crop: int | None) -> tuple[list[tu
 # ----------------------------------------------------------------------------------------- training
 def perceptual_trunk() -> str | None:
     """VGG19 (the paper's), else VGG16 (the ImageNet trunk available offline), else None (term off)."""
-    from spsr_lib.weights import locate
+    from spsr_lib.io.weights import locate
 
     for arch in ("vgg19", "vgg16"):
         try:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from spsr_lib.gradient import gradient_map
+from spsr_lib.ops.gradient import gradient_map
 
 # ImageNet statistics of the torchvision VGG trunks (the official VGGFeatureExtractor, use_input_norm=True)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -87,7 +87,7 @@ class PerceptualLoss(nn.Module):
     """L1 between VGG features of SR and HR (official ``VGGFeatureExtractor``, §4).
 
     ``features`` is any frozen feature trunk taking ImageNet-normalised RGB, e.g.
-    ``spsr_lib.weights.load_vgg_features("vgg19")`` (conv5_4 before ReLU, the paper). The input is
+    ``spsr_lib.io.weights.load_vgg_features("vgg19")`` (conv5_4 before ReLU, the paper). The input is
     normalised here with the ImageNet mean/std; SR is fed unclamped, HR features are detached.
     """
 

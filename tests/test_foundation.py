@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from spsr_lib.atomic_io import atomic_path, atomic_write_text
+from spsr_lib.io.atomic import atomic_path, atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 

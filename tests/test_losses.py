@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from spsr_lib import losses
-from spsr_lib.config import load_config
+from spsr_lib.train.config import load_config
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

@@ -103,7 +103,7 @@ def test_public_imresize_stays_a_function_after_its_module_is_imported():
     import subprocess
     import sys
 
-    code = ("import spsr_lib, spsr_lib.benchmark_sets, spsr_lib.imresize; "
+    code = ("import spsr_lib, spsr_lib.data.benchmark_sets, spsr_lib.ops.imresize; "
             "import numpy as np; print(spsr_lib.imresize(np.zeros((8, 8, 3), np.uint8), 0.5).shape)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout.strip() == "(4, 4, 3)", out.stderr[-500:]

@@ -26,7 +26,7 @@ from skimage import data
 
 import spsr_lib
 from spsr_lib import plots, widgets
-from spsr_lib.image_io import to_tensor
+from spsr_lib.io.images import to_tensor
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
 torch.manual_seed(0)

@@ -26,8 +26,8 @@ from skimage import data
 
 import spsr_lib
 from spsr_lib import plots, widgets
-from spsr_lib.guidance import GradientGuidedSR, SRResNet
-from spsr_lib.image_io import to_tensor, to_uint8
+from spsr_lib.io.images import to_tensor, to_uint8
+from spsr_lib.models.guidance import GradientGuidedSR, SRResNet
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
 torch.manual_seed(0)

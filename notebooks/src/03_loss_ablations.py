@@ -72,7 +72,7 @@ for term in ("pixel", "perceptual", "gan", "gradient_pixel", "gradient_gan", "br
 # (a)-(c) use RRDBNet (no gradient branch); (d) is SPSRNet, whose image comes out of its fusion block,
 # a part RRDBNet does not have. Starting the GAN stage with a random fusion block would pit a
 # generator that outputs no image yet against three that do (on this budget it collapsed to ~10 dB),
-# so (d) uses `train.fusion_init: identity` (`spsr_lib.warm_start`): its fusion starts as the identity
+# so (d) uses `train.fusion_init: identity` (`spsr_lib.train.warm_start`): its fusion starts as the identity
 # of the SR branch, and its first output is exactly the pre-trained RRDBNet's (the official recipe
 # instead trains a random fusion alone for 5,000 steps, a budget this run does not have). The
 # overrides, as recorded in the results file of the committed run (the fusion init is not a loss

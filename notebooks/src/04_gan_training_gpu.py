@@ -33,9 +33,9 @@ from skimage import data
 import spsr_lib
 from spsr_lib import plots, widgets
 from spsr_lib.errors import SPSRError
-from spsr_lib.image_io import to_tensor
-from spsr_lib.train_log import read_metrics
-from spsr_lib.train_state import latest_state
+from spsr_lib.io.images import to_tensor
+from spsr_lib.train.log import read_metrics
+from spsr_lib.train.state import latest_state
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
 torch.manual_seed(0)
@@ -133,7 +133,7 @@ else:
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         overrides += ["runtime.amp=bf16", "runtime.channels_last=true", "runtime.cuda_graphs=true"]
 cfg = spsr_lib.load_config("../configs/paper_x4.yaml", overrides)
-from spsr_lib.weights import locate  # the perceptual loss needs ImageNet VGG weights, never random ones
+from spsr_lib.io.weights import locate  # the perceptual loss needs ImageNet VGG weights, never random ones
 
 for arch in (cfg.loss.perceptual.arch, "vgg16", None):  # VGG16 is the trunk available offline
     try:

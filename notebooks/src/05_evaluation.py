@@ -6,7 +6,7 @@
 #   border, and perceptual metrics (LPIPS, NIQE, Ma, PI = ((10 - Ma) + NIQE) / 2);
 # - why there are two PSNR/SSIM protocols (`standard` and the paper's own toolbox, `spsr`) and how far
 #   apart they are;
-# - running `spsr evaluate` (or `spsr_lib.evaluate.evaluate`) on Set5 / Set14 / BSD100 and reading its
+# - running `spsr evaluate` (or `spsr_lib.inference.evaluate.evaluate`) on Set5 / Set14 / BSD100 and reading its
 #   table like the paper's Table 1, plus the gradient-map metrics that measure structure;
 # - browsing the results image by image with a slider;
 # - evaluating the authors' released checkpoint `spsr.pth`.
@@ -29,7 +29,7 @@ from skimage import data
 import spsr_lib
 from spsr_lib import metrics, plots, widgets
 from spsr_lib.errors import SPSRError
-from spsr_lib.evaluate import evaluate
+from spsr_lib.inference.evaluate import evaluate
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
 torch.manual_seed(0)

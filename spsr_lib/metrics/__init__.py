@@ -15,6 +15,8 @@ Importing this package is cheap: every submodule imports only numpy and torch at
 lpips and the pretrained trunks are loaded by the function that needs them.  The submodules
 ``lpips.py`` and ``niqe.py`` share their function's name, so the functions are bound explicitly
 below (after the submodule import, which would otherwise leave the module object here).
+
+May import: ``spsr_lib.data``, ``spsr_lib.io``, ``spsr_lib.models``, ``spsr_lib.ops`` and the base modules.
 """
 
 from __future__ import annotations

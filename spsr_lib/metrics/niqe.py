@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spsr_lib.cache import cache_root
 from spsr_lib.errors import WeightsUnavailableError
+from spsr_lib.io.cache import cache_root
 from spsr_lib.metrics.color import ImageLike, MetricInputError, as_batch255, rgb_to_y_uint8, shave
 
 BLOCK = 96
@@ -139,7 +139,7 @@ def niqe_gray(im: np.ndarray, mu_p: np.ndarray, cov_p: np.ndarray, block: int = 
     """NIQE of one grey image (float 0..255, HxW) against a pristine model."""
     from scipy.ndimage import correlate
 
-    from spsr_lib.imresize import imresize
+    from spsr_lib.ops.imresize import imresize
 
     rows, cols = (im.shape[0] // block) * block, (im.shape[1] // block) * block
     if rows * cols < 2 * block * block:  # one block gives no covariance (MATLAB: NaN)

@@ -1,7 +1,7 @@
 """Structure metrics: how far the SR image's gradient map is from the HR image's.
 
 SPSR's claim (Sec. 3, Eq. 1) is that gradient guidance preserves geometric structure.  Its gradient
-operator ``M(I) = ||(I(x+1,y) - I(x-1,y), I(x,y+1) - I(x,y-1))||_2`` (``spsr_lib.gradient.gradient_map``,
+operator ``M(I) = ||(I(x+1,y) - I(x-1,y), I(x,y+1) - I(x,y-1))||_2`` (``spsr_lib.ops.gradient.gradient_map``,
 per RGB channel, on [0, 1] intensities) turns an image into a map of edge strength; comparing the maps of
 SR and HR measures structure directly, independent of texture-level colour shifts:
 
@@ -21,7 +21,7 @@ from spsr_lib.metrics.color import ImageLike, as_batch255, check_pair, quantize,
 
 
 def _maps(sr: ImageLike, hr: ImageLike, scale: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    from spsr_lib.gradient import gradient_map
+    from spsr_lib.ops.gradient import gradient_map
 
     a, from_numpy = as_batch255(sr, "SR image")
     b, _ = as_batch255(hr, "HR image")

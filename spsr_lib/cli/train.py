@@ -1,0 +1,33 @@
+"""``spsr train CONFIG [--resume] [--set key=value ...] [--device auto|cpu|cuda]``.
+
+Stage 1 (``stage: psnr``, e.g. ``configs/psnr_x4.yaml``) pre-trains RRDBNet with L1; stage 2
+(``stage: spsr``, e.g. ``configs/paper_x4.yaml``) trains SPSR with G, D and D_grad starting from
+``train.pretrained``. Several processes: ``torchrun --nproc_per_node N -m spsr_lib train CONFIG``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="YAML config (see configs/); keys not set there take the paper's values")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue exactly from the latest checkpoint in the run's output_dir")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set train.niter=1000 --set loss.gan.weight=0")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                        help="where to train (default: runtime.device of the config, 'auto')")
+
+
+def run(args: argparse.Namespace) -> int:
+    from spsr_lib.train.config import load_config
+    from spsr_lib.train.trainer import Trainer
+
+    cfg = load_config(args.config, args.overrides)
+    trainer = Trainer(cfg, device=args.device, resume=args.resume)
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    return 0

@@ -1,0 +1,7 @@
+"""notebook: what the course notebooks draw; the only place that imports ipywidgets and matplotlib.
+
+``widgets`` (pure compositing ``wipe`` / ``blend`` / ``crop_zoom`` + ipywidgets wiring such as
+``compare_slider``), ``plots`` (matplotlib figures). Both stay importable as ``spsr_lib.widgets`` /
+``spsr_lib.plots`` attributes (``from spsr_lib import widgets``).
+May import: every layer below ``cli``; heavy imports only inside functions.
+"""

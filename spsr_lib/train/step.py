@@ -1,0 +1,185 @@
+"""One training iteration of each stage, in the official order (``SPSR_REFERENCE.md`` §5.3).
+
+Stage "psnr" (ESRGAN's ``RRDB_PSNR`` pre-train): ``L = w * pixel(G(LR), HR)`` (L1 by default).
+
+Stage "spsr" (``SPSRModel.optimize_parameters``), for step ``s`` (starting at 1):
+
+1. D and D_grad frozen; the branch pre-train phase (§5.5) sets which G groups train at this step.
+2. G forward -> ``(sr, grad_sr)``; ``M2(SR)``, ``M2(HR)`` (padding 2) and ``M1(HR)`` (padding 1).
+3. if ``s % d_update_ratio == 0 and s > d_init_iters``: the six weighted terms of Eq. 9 (D is called on
+   SR first, then on HR, as two train-mode forwards), backward, Adam_G step.
+4. D: ``RaGAN_D(D(HR), D(SR.detach()))``, backward, Adam_D step.  5. the same for D_grad on ``M2`` maps.
+6. every scheduler steps once.
+
+Implementation notes. D and D_grad only see the *detached* SR of the same pre-update forward and G's
+backward leaves no gradient on the frozen Ds, so all three backwards run first and the three optimiser
+steps follow: the numbers are those of the official sequence, and the NaN/Inf check of every term
+(one device sync, shared across ranks) happens before any weight changes. Terms with weight 0 are
+skipped, and their networks (perceptual VGG, D, D_grad) are never built. Each stage is ``*_backward`` (no
+host sync) + the finite check + ``*_update``, so :mod:`spsr_lib.train.graph_step` can record both halves in one
+CUDA graph and check the values after the replay.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from spsr_lib.errors import SPSRError
+from spsr_lib.losses import gan_discriminator_loss, gan_generator_loss, pixel_loss
+from spsr_lib.ops.gradient import gradient_map
+from spsr_lib.train.distributed import average_gradients
+from spsr_lib.train.trainer_view import TrainerView
+
+
+def set_requires_grad(module: torch.nn.Module | None, flag: bool) -> None:
+    if module is not None:
+        for p in module.parameters():
+            p.requires_grad_(flag)
+
+
+def apply_branch_pretrain(tr: TrainerView, step: int) -> None:
+    """§5.5: for ``step < branch_pretrain.steps`` only the listed parameter groups of G train."""
+    phase = step_plan(tr, step)[0]
+    if phase is None or phase == tr.g_phase:
+        return
+    trainable = set(tr.cfg.train.branch_pretrain.train.split("+")) if phase == "pretrain" else None
+    for name, params in tr.G.parameter_groups().items():
+        for p in params:
+            p.requires_grad_(trainable is None or name in trainable)
+    tr.g_phase = phase
+
+
+def _check_finite(tr: TrainerView, terms: dict[str, Tensor]) -> dict[str, float]:
+    """Average the terms over ranks (one sync); stop with a clear message on NaN/Inf."""
+    names = list(terms)
+    values = torch.stack([terms[k].detach().float().reshape(()) for k in names])
+    if tr.dist.enabled:
+        import torch.distributed as dist
+
+        dist.all_reduce(values)
+        values = values / tr.dist.world_size
+    host = values.cpu().tolist()
+    bad = [(k, v) for k, v in zip(names, host) if not torch.isfinite(torch.tensor(v))]
+    if bad:
+        from spsr_lib.train.state import latest_state
+
+        name, value = bad[0]
+        last = latest_state(tr.run_dir)
+        raise SPSRError(
+            f"loss term '{name}' is {value} at step {tr.step}: training stopped before the update; the last good "
+            f"checkpoint {last if last else '(none written yet)'} is intact; lower train.lr_g/lr_d or check the data"
+        )
+    return dict(zip(names, host))
+
+
+def _optimise(tr: TrainerView, loss: Tensor, module: torch.nn.Module, optimizer) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    tr.scaler.scale(loss).backward()
+
+
+def step_plan(tr: TrainerView, step: int) -> tuple[str | None, bool]:
+    """``(branch phase, update_g)`` of iteration ``step``: what makes two iterations run different kernels."""
+    bp, cfg = tr.cfg.train.branch_pretrain, tr.cfg
+    phase = None if cfg.stage != "spsr" or bp.steps <= 0 else ("pretrain" if step < bp.steps else "full")
+    update_g = cfg.stage == "psnr" or (step % cfg.train.d_update_ratio == 0 and step > cfg.train.d_init_iters)
+    return phase, update_g
+
+
+def psnr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
+    """Forward and backward of stage 1; the terms stay on the device (no sync)."""
+    pix = tr.cfg.loss.pixel
+    with tr.autocast():
+        sr = tr.G_forward(lr)
+    terms = {"l_pixel": pix.weight * pixel_loss(sr.float(), hr, pix.kind)}
+    _optimise(tr, terms["l_pixel"], tr.G, tr.opt_G)
+    return terms
+
+
+def psnr_update(tr: TrainerView) -> None:
+    average_gradients(tr.G.parameters(), tr.dist)
+    tr.scaler.step(tr.opt_G)
+    tr.scaler.update()
+
+
+def psnr_step(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, float]:
+    terms = psnr_backward(tr, lr, hr)
+    values = _check_finite(tr, terms)
+    psnr_update(tr)
+    tr.after_g_update()
+    return values
+
+
+def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
+    """Steps 1-5 up to the three backwards; the terms stay on the device (no sync)."""
+    w = tr.cfg.loss
+    set_requires_grad(tr.D, False)
+    set_requires_grad(tr.D_grad, False)
+    apply_branch_pretrain(tr, tr.step)
+    update_g = step_plan(tr, tr.step)[1]
+
+    terms: dict[str, Tensor] = {}
+    with tr.autocast(), torch.set_grad_enabled(update_g):
+        out = tr.G_forward(lr)
+        sr, grad_sr = out.sr.float(), out.grad_sr.float()
+        need_m2 = w.gradient_pixel.weight > 0 or tr.D_grad is not None
+        sr_m2 = gradient_map(sr, padding=2) if need_m2 else None
+        with torch.no_grad():
+            hr_m2 = gradient_map(hr, padding=2) if need_m2 else None
+            hr_m1 = gradient_map(hr, padding=1) if w.branch_pixel.weight > 0 else None
+        if update_g:
+            if w.pixel.weight > 0:
+                terms["l_pixel"] = w.pixel.weight * pixel_loss(sr, hr, w.pixel.kind)
+            if tr.perceptual is not None:
+                terms["l_perceptual"] = w.perceptual.weight * tr.perceptual(sr, hr)
+            if tr.D is not None:
+                fake = tr.D(tr.to_model_layout(sr)).float()
+                real = tr.D(tr.to_model_layout(hr)).float()
+                terms["l_gan"] = w.gan.weight * gan_generator_loss(fake, real, w.gan.kind)
+            if w.gradient_pixel.weight > 0:
+                terms["l_gradient_pixel"] = w.gradient_pixel.weight * torch.nn.functional.mse_loss(sr_m2, hr_m2)
+            if tr.D_grad is not None:
+                fake = tr.D_grad(tr.to_model_layout(sr_m2)).float()
+                real = tr.D_grad(tr.to_model_layout(hr_m2)).float()
+                terms["l_gradient_gan"] = w.gradient_gan.weight * gan_generator_loss(fake, real, w.gradient_gan.kind)
+            if w.branch_pixel.weight > 0:
+                terms["l_branch_pixel"] = w.branch_pixel.weight * torch.nn.functional.l1_loss(grad_sr, hr_m1)
+    if update_g and terms:
+        terms["l_g_total"] = sum(terms.values())
+        _optimise(tr, terms["l_g_total"], tr.G, tr.opt_G)
+
+    d_pairs = [("d", tr.D, tr.opt_D, sr, hr, w.gan.kind), ("d_grad", tr.D_grad, tr.opt_D_grad, sr_m2, hr_m2,
+                                                              w.gradient_gan.kind)]
+    for tag, net, opt, fake_in, real_in, kind in d_pairs:
+        if net is None:
+            continue
+        set_requires_grad(net, True)
+        with tr.autocast():
+            real = net(tr.to_model_layout(real_in)).float()
+            fake = net(tr.to_model_layout(fake_in.detach())).float()
+            terms[f"l_{tag}"] = gan_discriminator_loss(real, fake, kind)
+        terms[f"{tag}_real"] = real.detach().mean()  # official logs D_real / D_fake (mean logits)
+        terms[f"{tag}_fake"] = fake.detach().mean()
+        _optimise(tr, terms[f"l_{tag}"], net, opt)
+    return terms
+
+
+def spsr_update(tr: TrainerView, terms: dict[str, Tensor]) -> None:
+    """The three optimiser steps (G only when it took a backward this iteration)."""
+    if "l_g_total" in terms:
+        average_gradients(tr.G.parameters(), tr.dist)
+        tr.scaler.step(tr.opt_G)
+    for net, opt in ((tr.D, tr.opt_D), (tr.D_grad, tr.opt_D_grad)):
+        if net is not None:
+            average_gradients(net.parameters(), tr.dist)
+            tr.scaler.step(opt)
+    tr.scaler.update()
+
+
+def spsr_step(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, float]:
+    terms = spsr_backward(tr, lr, hr)
+    values = _check_finite(tr, terms)
+    spsr_update(tr, terms)
+    if step_plan(tr, tr.step)[1]:
+        tr.after_g_update()
+    return values

@@ -1,0 +1,158 @@
+"""``spsr evaluate``: Bicubic row, SR folders, both protocols, outputs, clear errors, the paper's bicubic row."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import spsr_lib.metrics as M
+from spsr_lib.cli import main
+from spsr_lib.errors import SPSRError
+from spsr_lib.inference.evaluate import evaluate
+from spsr_lib.io.images import write_image
+from spsr_lib.ops.imresize import imresize
+
+FAST = ("psnr", "ssim", "grad_psnr", "grad_l1")
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def mini_set(tmp_path_factory) -> Path:
+    """A two-image benchmark folder (crops of scikit-image photos, sizes not multiples of 4)."""
+    from skimage import data
+
+    folder = tmp_path_factory.mktemp("bench") / "Mini" / "HR"
+    folder.mkdir(parents=True)
+    write_image(folder / "cat.png", data.chelsea()[:202, :291])
+    write_image(folder / "coffee.png", data.coffee()[50:250, 100:310])
+    return folder.parent
+
+
+def _noisy(img: np.ndarray, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(img + rng.normal(0, 6, img.shape), 0, 255).round().astype(np.uint8)
+
+
+def _sr_folder(tmp_path: Path, mini_set: Path) -> Path:
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+
+    out = tmp_path / "sr" / "Mini"
+    out.mkdir(parents=True)
+    for k, item in enumerate(load_benchmark_set(mini_set, 4)):
+        write_image(out / f"{item.name}.png", _noisy(item.hr, k))
+    return out.parent
+
+
+def test_bicubic_row_equals_the_metrics_on_matlab_bicubic(mini_set):
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+
+    ev = evaluate([str(mini_set)], mode="both", metrics=FAST, progress=False)
+    assert [m.name for m in ev.methods] == ["Bicubic"] and ev.modes == ["standard", "spsr"]
+    per_image = ev.methods[0].values["Mini"]
+    for item in load_benchmark_set(mini_set, 4):
+        assert item.hr.shape[0] % 4 == 0 and item.hr.shape[1] % 4 == 0  # mod-cropped
+        sr = imresize(item.lr, 4.0, mode="matlab")
+        for mode in ("standard", "spsr"):
+            assert per_image[item.name][f"psnr_{mode}"] == pytest.approx(
+                M.psnr(sr, item.hr, 4, mode), abs=1e-9
+            )
+            assert per_image[item.name][f"ssim_{mode}"] == pytest.approx(
+                M.ssim(sr, item.hr, 4, mode), abs=1e-9
+            )
+        assert per_image[item.name]["grad_l1"] == pytest.approx(M.gradient_l1(sr, item.hr), abs=1e-12)
+    mean = np.mean([v["psnr_spsr"] for v in per_image.values()])
+    assert f"{mean:.3f}/" in ev.table("spsr") and "`spsr`" in ev.table("spsr")
+
+
+def test_sr_folder_row_and_written_outputs(mini_set, tmp_path):
+    sr_dir = _sr_folder(tmp_path, mini_set)
+    ev = evaluate([str(mini_set)], mode="spsr", sr_dir=sr_dir, name="Noisy", metrics=FAST, progress=False)
+    assert [m.name for m in ev.methods] == ["Bicubic", "Noisy"]
+    noisy = ev.methods[1].values["Mini"]
+    assert all(v["psnr_spsr"] > 30 for v in noisy.values())  # sigma-6 noise ~ 32.5 dB, far above bicubic
+    files = ev.write(tmp_path / "out")
+    assert sorted(p.name for p in files) == ["results.json", "results_spsr.csv", "results_spsr.md"]
+    md = (tmp_path / "out" / "results_spsr.md").read_text()
+    assert (
+        "PSNR/SSIM mode: `spsr`" in md and "| Noisy | PSNR/SSIM |" in md and "n/a" in md
+    )  # PI/LPIPS not asked
+    rows = list(csv.reader((tmp_path / "out" / "results_spsr.csv").open()))
+    assert "spsr" in rows[0][0] and rows[1] == ["Method", "Metric", "Mini"]
+    js = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert js["methods"][1]["per_image"]["Mini"]["cat"]["psnr_spsr"] == pytest.approx(
+        noisy["cat"]["psnr_spsr"]
+    )
+    assert "spsr" in js["modes"]
+
+
+def test_lpips_and_niqe_columns(mini_set, shared_data):
+    params = shared_data / "metrics" / "niqe_modelparameters.mat"
+    ev = evaluate([str(mini_set)], mode="standard", metrics=("psnr", "ssim", "niqe", "pi"), niqe_params=params,
+                  progress=False)  # fmt: skip
+    v = ev.methods[0].values["Mini"]["cat"]
+    assert v["niqe"] > 0 and "pi" not in v and "model.mat not found" in ev.unavailable["pi"]
+    assert "NIQE/Ma" in ev.table("standard")
+
+
+def test_clear_errors_for_missing_mismatched_and_unreadable_images(mini_set, tmp_path):
+    sr_dir = _sr_folder(tmp_path, mini_set)
+    (sr_dir / "Mini" / "coffee.png").unlink()
+    with pytest.raises(SPSRError, match=r"no SR image for Mini/coffee; expected coffee\.png"):
+        evaluate([str(mini_set)], sr_dir=sr_dir, metrics=FAST, progress=False)
+    write_image(sr_dir / "Mini" / "coffee.png", np.zeros((40, 40, 3), np.uint8))
+    with pytest.raises(SPSRError, match=r"coffee is 40x40 px, HR .* is 208x200; check the scale"):
+        evaluate([str(mini_set)], sr_dir=sr_dir, metrics=FAST, progress=False)
+    (sr_dir / "Mini" / "coffee.png").write_bytes(b"not a png")
+    with pytest.raises(SPSRError, match="coffee.png"):
+        evaluate([str(mini_set)], sr_dir=sr_dir, metrics=FAST, progress=False)
+    with pytest.raises(SPSRError, match="unknown metric"):
+        evaluate([str(mini_set)], metrics=("fid",), progress=False)
+
+
+def test_cli_prints_tables_and_exits_2_on_user_errors(mini_set, tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["evaluate", "--sets", str(mini_set), "--mode", "both", "--out", str(out), "--no-progress"]
+    assert main([*args, "--metrics", "psnr", "ssim"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "mode: `standard`" in printed and "mode: `spsr`" in printed and "| Bicubic | PSNR/SSIM |" in printed
+    )
+    assert (out / "results_standard.md").is_file() and (out / "results_spsr.csv").is_file()
+    assert main([*args, "--sr-dir", str(tmp_path / "nowhere"), "--metrics", "psnr"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_paper_bicubic_row_in_the_spsr_protocol(shared_data):
+    """SPSR Table 1, Bicubic x4: Set5 28.420/0.8245, Set14 26.100/0.7850 (MATLAB toolbox)."""
+    ev = evaluate(["Set5", "Set14"], mode="both", metrics=("psnr", "ssim"), progress=False)
+    bic = ev.methods[0]
+    assert bic.mean("Set5", "psnr_spsr") == pytest.approx(28.420, abs=0.01)
+    assert bic.mean("Set5", "ssim_spsr") == pytest.approx(0.8245, abs=5e-4)
+    assert bic.mean("Set14", "psnr_spsr") == pytest.approx(26.100, abs=0.02)
+    assert bic.mean("Set14", "ssim_spsr") == pytest.approx(0.7850, abs=1e-3)
+    assert bic.mean("Set14", "ssim_standard") < 0.75  # the standard protocol does not reproduce the table
+
+
+def test_bf16_model_row_is_marked_and_close_to_fp32(mini_set, tmp_path):
+    from spsr_lib.io.demo_weights import default_demo_weights_path
+
+    weights = default_demo_weights_path()
+    fp32 = evaluate([str(mini_set)], model=weights, metrics=("psnr", "ssim"), device="cpu", progress=False)
+    fast = evaluate([str(mini_set)], model=weights, metrics=("psnr", "ssim"), device="cpu", bf16=True, progress=False)
+    (m32,), (m16,) = fp32.methods[1:], fast.methods[1:]
+    assert m16.name == m32.name + " (bf16)" and "bf16" in fast.sources["inference"]
+    assert "inference" not in fp32.sources
+    for img, v in m32.values["Mini"].items():
+        assert v["psnr_standard"] != m16.values["Mini"][img]["psnr_standard"]  # it did run differently
+        assert abs(v["psnr_standard"] - m16.values["Mini"][img]["psnr_standard"]) < 0.1
+        assert abs(v["ssim_standard"] - m16.values["Mini"][img]["ssim_standard"]) < 2e-3
+    written = fast.write(tmp_path / "out")
+    assert any("bf16" in p.read_text() for p in written if p.suffix == ".md")
+    with pytest.raises(SPSRError, match="--bf16 changes how a model runs"):
+        evaluate([str(mini_set)], sr_dir=tmp_path, bf16=True, progress=False)
