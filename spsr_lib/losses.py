@@ -82,6 +82,19 @@ def branch_pixel_loss(grad_sr: Tensor, hr: Tensor) -> Tensor:
     return F.l1_loss(grad_sr, gradient_map(hr, padding=1))
 
 
+def low_frequency_loss(sr: Tensor, hr: Tensor, factor: int = 4) -> Tensor:
+    """L1 between ``factor``-fold box-downscaled SR and HR: an anchor for colour and brightness only.
+
+    Not in the paper.  A short GAN stage drifts in colour because the perceptual features hardly change
+    under a global offset and Adam moves every weight by about lr at first; the official pixel term (1e-2)
+    is too weak to pull it back and a stronger full-resolution pixel term also fights the textures the
+    perceptual and GAN terms add.  Averaging ``factor`` x ``factor`` blocks keeps only what the LR input
+    already determines, so a large weight holds the mean colour while leaving high frequencies free
+    (``../shared/spec/STAGE2_PROBES.md``: weight 10 held Set5 within 3 grey levels where 1 did not).
+    """
+    return F.l1_loss(F.avg_pool2d(sr, factor), F.avg_pool2d(hr, factor))
+
+
 # -------------------------------------------------------------------------------------------- perceptual
 class PerceptualLoss(nn.Module):
     """L1 between VGG features of SR and HR (official ``VGGFeatureExtractor``, §4).
@@ -91,13 +104,19 @@ class PerceptualLoss(nn.Module):
     normalised here with the ImageNet mean/std; SR is fed unclamped, HR features are detached.
     """
 
-    def __init__(self, features: nn.Module, criterion: str = "l1") -> None:
+    def __init__(self, features: nn.Module, criterion: str = "l1",
+                 taps: dict[int, float] | None = None) -> None:
+        """``taps``: ``{index in features: weight}`` for a weighted sum over several layers (a small-budget
+        lever, not the paper); None = the last layer of ``features`` alone with weight 1 (the paper)."""
         super().__init__()
         self.features = features
         for p in self.features.parameters():
             p.requires_grad_(False)
         self.features.eval()
         self.criterion = criterion
+        self.taps = dict(taps) if taps else {len(features) - 1: 1.0}
+        if max(self.taps) >= len(features) or min(self.taps) < 0:
+            raise ValueError(f"perceptual taps {sorted(self.taps)} outside the {len(features)} feature layers")
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -109,10 +128,23 @@ class PerceptualLoss(nn.Module):
     def extract(self, x: Tensor) -> Tensor:
         return self.features((x - self.mean) / self.std)
 
+    def extract_taps(self, x: Tensor) -> dict[int, Tensor]:
+        """The feature maps at every tap (one pass through the trunk, stopping at the deepest tap)."""
+        out, x = {}, (x - self.mean) / self.std
+        last = max(self.taps)
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.taps:
+                out[i] = x
+            if i == last:
+                break
+        return out
+
     def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
         with torch.no_grad():
-            target = self.extract(hr)
-        return pixel_loss(self.extract(sr), target.detach(), self.criterion)
+            target = self.extract_taps(hr)
+        feats = self.extract_taps(sr)
+        return sum(w * pixel_loss(feats[i], target[i].detach(), self.criterion) for i, w in self.taps.items())
 
 
 # ------------------------------------------------------------------------------------------------- GANs

@@ -212,6 +212,21 @@ def load_vgg_features(arch: str = "vgg19", layer: str | None = None, weights=Non
     return _frozen(features[: names.index(layer) + 1], source)
 
 
+def perceptual_trunk(cfg) -> tuple[nn.Sequential, dict[int, float] | None]:
+    """The trunk and taps of a ``loss.perceptual`` config: up to the deepest of ``cfg.layers`` (or the paper's
+    layer when None), with ``{index: weight}`` taps for :class:`spsr_lib.losses.PerceptualLoss`."""
+    if not cfg.layers:
+        return load_vgg_features(arch=cfg.arch, weights=cfg.weights), None
+    names = vgg_layer_names(canonical_arch(cfg.arch))
+    bad = [n for n in cfg.layers if n not in names]
+    if bad:
+        raise SPSRError(f"loss.perceptual.layers: {cfg.arch} has no layer {', '.join(bad)}; choose among "
+                        f"{', '.join(n for n in names if 'conv' in n)}")
+    deepest = max(cfg.layers, key=names.index)
+    taps = {names.index(n): float(w) for n, w in cfg.layers.items()}
+    return load_vgg_features(arch=cfg.arch, layer=deepest, weights=cfg.weights), taps
+
+
 def load_alexnet_features(weights=None) -> nn.Sequential:
     """Frozen ImageNet AlexNet ``features`` (torchvision layout, 5 convs) for LPIPS."""
     features, source = _features("alexnet", weights)

@@ -6,6 +6,7 @@ Public names::
     lpips(sr, hr, net="alex")                niqe(img, scale=4)
     ma_score(img, scale=4)                   perceptual_index(img, scale=4)
     gradient_psnr(sr, hr, scale=4)           gradient_l1(sr, hr, scale=4)
+    colour_shift(sr, hr, scale=4)            colour_offset(sr, hr, scale=4)   (grey levels)
 
 Images are uint8 HxWx3 RGB numpy arrays (one image -> a float) or Nx3xHxW float tensors in [0, 1]
 (a batch -> an (N,) tensor).  ``mode`` is ``"standard"`` (float Y, MATLAB/BasicSR convention) or
@@ -22,6 +23,7 @@ May import: ``spsr_lib.data``, ``spsr_lib.io``, ``spsr_lib.models``, ``spsr_lib.
 from __future__ import annotations
 
 from spsr_lib.metrics.color import MetricInputError, rgb_to_y
+from spsr_lib.metrics.colour_shift import colour_offset, colour_shift
 from spsr_lib.metrics.lpips import lpips
 from spsr_lib.metrics.ma import ma_score, perceptual_index
 from spsr_lib.metrics.niqe import niqe
@@ -32,6 +34,8 @@ __all__ = [
     "MODES",
     "MODE_DESCRIPTIONS",
     "MetricInputError",
+    "colour_offset",
+    "colour_shift",
     "gradient_l1",
     "gradient_psnr",
     "lpips",

@@ -68,6 +68,8 @@ class PerceptualLossConfig:
     weight: float = 1.0
     arch: Literal["vgg19", "vgg16"] = "vgg19"  # vgg19 conv5_4 (paper) or vgg16 conv5_3, before ReLU
     weights: Optional[str] = None  # explicit .pth; otherwise torchvision cache, then the offline source
+    # not the paper: {layer name: weight}, e.g. {conv3_3: 0.5, conv5_3: 1}; None = the arch's last conv alone
+    layers: Optional[dict[str, float]] = None
 
 
 @dataclass
@@ -86,6 +88,14 @@ def _w(value: float) -> Any:
 
 
 @dataclass
+class LowFrequencyLossConfig:
+    """Not in the paper (weight 0 = off): L1 between ``factor``-fold box-downscaled SR and HR (colour anchor)."""
+
+    weight: float = 0.0
+    factor: int = 4
+
+
+@dataclass
 class LossConfig:
     """Generator loss terms (§5.1). A weight of 0 skips the term and the network it needs."""
 
@@ -95,6 +105,7 @@ class LossConfig:
     gradient_pixel: WeightOnly = _w(1e-2)  # MSE between padding-2 gradient maps of SR and HR
     gradient_gan: GANLossConfig = field(default_factory=GANLossConfig)  # D_grad on those maps
     branch_pixel: WeightOnly = _w(0.5)  # L1 between grad_sr and the padding-1 HR gradient map
+    low_frequency: LowFrequencyLossConfig = field(default_factory=LowFrequencyLossConfig)
 
 
 @dataclass
@@ -213,6 +224,11 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return [_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        key_tp, item_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {_convert(k, key_tp, where): _convert(v, item_tp, f"{where}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if value is None:
             value = {}
@@ -284,6 +300,10 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"logging.{name}: must be >= 1")
     if cfg.data.batch_size < 1 or cfg.train.niter < 1:
         raise ConfigError("data.batch_size and train.niter must be >= 1")
+    lf = cfg.loss.low_frequency
+    if lf.weight < 0 or lf.factor < 1 or cfg.data.patch_size % lf.factor:
+        raise ConfigError(f"loss.low_frequency: weight must be >= 0 and factor >= 1 and divide data.patch_size "
+                          f"{cfg.data.patch_size} (got weight {lf.weight}, factor {lf.factor})")
     if cfg.train.fusion_init == "identity" and (cfg.stage != "spsr" or not cfg.train.pretrained):
         raise ConfigError("train.fusion_init: 'identity' needs stage 'spsr' and train.pretrained set to a stage-1 "
                           "RRDBNet (its conv_last becomes the image head); use 'official' otherwise")

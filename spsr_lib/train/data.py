@@ -82,7 +82,7 @@ def _image_grid(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, grad_sr: t
 @torch.no_grad()
 def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
                    device: torch.device) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Mean PSNR/SSIM (Y, standard), RGB PSNR (official validation) and LPIPS over ``images``."""
+    """Mean PSNR/SSIM (Y, standard), RGB PSNR (official validation), colour shift, gradient-map PSNR and LPIPS."""
     from spsr_lib import metrics
 
     was_training = model.training
@@ -100,7 +100,10 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
         sr_q = (sr * 255).round() / 255
         vals = {"psnr_y": float(metrics.psnr(sr_q, hr, scale=scale)),
                 "ssim_y": float(metrics.ssim(sr_q, hr, scale=scale)),
-                "psnr_rgb": float(metrics.psnr_rgb(sr_q, hr, scale=scale))}
+                "psnr_rgb": float(metrics.psnr_rgb(sr_q, hr, scale=scale)),
+                # a drift in mean colour shows here while it happens (LPIPS hardly sees it)
+                "colour_shift": float(metrics.colour_shift(sr_q, hr, scale=scale)),
+                "grad_psnr": float(metrics.gradient_psnr(sr_q, hr, scale=scale))}
         if lpips_ok:
             try:
                 vals["lpips"] = float(metrics.lpips(sr_q, hr))

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from spsr_lib.errors import SPSRError
-from spsr_lib.losses import gan_discriminator_loss, gan_generator_loss, pixel_loss
+from spsr_lib.losses import gan_discriminator_loss, gan_generator_loss, low_frequency_loss, pixel_loss
 from spsr_lib.ops.gradient import gradient_map
 from spsr_lib.train.distributed import average_gradients
 from spsr_lib.train.trainer_view import TrainerView
@@ -130,6 +130,9 @@ def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
         if update_g:
             if w.pixel.weight > 0:
                 terms["l_pixel"] = w.pixel.weight * pixel_loss(sr, hr, w.pixel.kind)
+            if w.low_frequency.weight > 0:
+                terms["l_low_frequency"] = w.low_frequency.weight * low_frequency_loss(
+                    sr, hr, w.low_frequency.factor)
             if tr.perceptual is not None:
                 terms["l_perceptual"] = w.perceptual.weight * tr.perceptual(sr, hr)
             if tr.D is not None:

@@ -147,11 +147,11 @@ class Trainer:
             if w.gradient_gan.weight > 0:  # D_grad sees (H+2)x(W+2) padding-2 maps
                 self.D_grad = VGGDiscriminator(cfg.model.out_ch, cfg.discriminator.nf, input_size=size + 2)
             if w.perceptual.weight > 0:
-                from spsr_lib.io.weights import load_vgg_features
+                from spsr_lib.io.weights import perceptual_trunk
                 from spsr_lib.losses import PerceptualLoss
 
-                feats = load_vgg_features(arch=w.perceptual.arch, weights=w.perceptual.weights)
-                self.perceptual = PerceptualLoss(feats).to(self.device, memory_format=self.memory_format)
+                feats, taps = perceptual_trunk(w.perceptual)
+                self.perceptual = PerceptualLoss(feats, taps=taps).to(self.device, memory_format=self.memory_format)
         for name in ("G", "D", "D_grad"):
             net = getattr(self, name)
             if net is None:
