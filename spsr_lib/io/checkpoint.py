@@ -18,7 +18,6 @@ Official behaviour (SPSR_REFERENCE.md Sec. 2.7, 9.12) and what this module does 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -45,6 +44,8 @@ from spsr_lib.io.checkpoint_files import (  # noqa: F401  (re-exported)
     Source,
     StateDict,
     arch_of,
+    check_arch_against_shapes,
+    check_weights,
     count_keys,
     few_keys,
     infer_spsr_arch,
@@ -52,6 +53,8 @@ from spsr_lib.io.checkpoint_files import (  # noqa: F401  (re-exported)
     read_checkpoint,
     rename_keys,
     save_safetensors,
+    stored_arch,
+    weight_problem,
 )
 
 KERNEL_KEYS = ("weight_h", "weight_v")
@@ -129,7 +132,7 @@ def generator_from_state(ckpt: Checkpoint, **arch: Any):
         hint = ("it is an ESRGAN/RRDBNet generator: use load_rrdb or load_sr_branch_from_rrdb"
                 if rrdb_layout(sd) else "pass an SPSR generator checkpoint")
         raise CheckpointError(f"{name}: not an SPSR generator (first keys: {few_keys(list(sd), 3)}); {hint}")
-    cfg = infer_spsr_arch(sd, meta, **arch)
+    cfg = infer_spsr_arch(sd, meta, name, **arch)
     model = SPSRNet(**cfg)
     kernels = {f"lr_gradient.{k}" for k in KERNEL_KEYS}
     sd = {**{k: v for k, v in model.state_dict().items() if k in kernels}, **sd}  # kernels are optional
@@ -198,7 +201,10 @@ def load_discriminator(source: Source, entry: str | None = None, **arch: Any):
     nf, in_ch = (int(s) for s in sd["features.0.weight"].shape[:2])
     final = round((int(sd["classifier.0.weight"].shape[1]) / (8 * nf)) ** 0.5)
     cfg = {"in_ch": in_ch, "nf": nf, "input_size": 32 * max(final, 1)}
-    cfg.update(json.loads(meta["arch"]) if "arch" in meta else {})
+    stored = stored_arch(meta, name, ("in_ch", "nf", "input_size"))
+    check_arch_against_shapes({**stored, "input_size": stored.get("input_size", cfg["input_size"]) // 32 * 32},
+                              cfg, name)
+    cfg.update(stored)
     cfg.update(arch)
     return load_strict(VGGDiscriminator(**cfg), sd, name,
                        f"VGGDiscriminator({', '.join(f'{k}={v}' for k, v in cfg.items())})")

@@ -21,6 +21,7 @@ from spsr_lib.io.checkpoint_files import (
     Checkpoint,
     Source,
     StateDict,
+    check_weights,
     count_keys,
     few_keys,
     infer_spsr_arch,
@@ -89,7 +90,7 @@ def rrdb_from_state(ckpt: Checkpoint, **arch: Any):
 
     sd, meta, name = ckpt
     sd = rrdb_to_kit(sd, name)
-    cfg = {k: v for k, v in infer_spsr_arch(sd, meta).items() if k not in ("taps",)}
+    cfg = {k: v for k, v in infer_spsr_arch(sd, meta, name).items() if k not in ("taps",)}
     if "conv_last.weight" in sd:
         cfg["out_ch"] = int(sd["conv_last.weight"].shape[0])
     cfg.update(arch)
@@ -120,6 +121,8 @@ def load_sr_branch_from_rrdb(model: nn.Module, rrdb: nn.Module | Source) -> list
     own = model.state_dict()
     wanted = [k for k in own if k.startswith(SR_BRANCH_FROM_RRDB)]
     problem = key_mismatches({k: own[k] for k in wanted}, sd)
+    if not problem:
+        check_weights({k: sd[k] for k in wanted}, name)
     if problem:
         raise CheckpointError(
             f"{name}: does not fit the SR branch of {type(model).__name__}(nf={model.nf}, nb={model.nb}, "

@@ -7,7 +7,9 @@
   missing / unexpected keys and the shape mismatches, where ``load_state_dict`` would list them over pages
   (and the official loader, being non-strict, would silently load nothing).
 - nf / nb / gc / in_ch / out_ch / scale are inferred from tensor shapes (:func:`infer_spsr_arch`); the
-  safetensors files this kit writes also carry the architecture in their metadata.
+  safetensors files this kit writes also carry the architecture in their metadata, which is checked (JSON,
+  known keys, integers) and must agree with the shapes before any model is built.
+- NaN/Inf (or diverged, above :data:`MAX_ABS_WEIGHT`) weights are refused when loading and when saving.
 
 The layouts themselves: :mod:`spsr_lib.io.checkpoint` (SPSR, discriminator) and
 :mod:`spsr_lib.io.checkpoint_esrgan` (ESRGAN / RRDBNet).
@@ -34,6 +36,9 @@ Checkpoint = tuple[StateDict, dict[str, str], str]  # (state dict, safetensors m
 FORMAT_TAG = "spsr-kit"
 GENERATOR_ENTRIES = ("generator", "netG", "params_ema", "params", "state_dict", "model_state_dict")
 DISCRIMINATOR_ENTRIES = ("discriminator", "netD", "state_dict")
+ARCH_KEYS = ("in_ch", "out_ch", "nf", "nb", "gc", "scale", "taps", "input_size")
+# a weight above this is a diverged run, not a model (trained SR / VGG weights stay below ~100)
+MAX_ABS_WEIGHT = 1e6
 
 
 def _short(exc: BaseException) -> str:
@@ -118,8 +123,30 @@ def load_strict(model: nn.Module, sd: Mapping[str, Tensor], name: str, what: str
     problem = key_mismatches(model.state_dict(), sd)
     if problem:
         raise CheckpointError(f"{name}: does not match {what}: {problem}; pass the matching architecture or the right file")
+    check_weights(sd, name)
     model.load_state_dict(sd, strict=True)
     return model
+
+
+def weight_problem(tensors: Mapping[str, Tensor]) -> str | None:
+    """None when every floating-point tensor is finite and below :data:`MAX_ABS_WEIGHT` (BatchNorm running
+    statistics exempt from the bound); else what is wrong with the first one that is not."""
+    for key, value in tensors.items():
+        if not value.is_floating_point() or not value.numel():
+            continue
+        if not bool(torch.isfinite(value).all()):
+            return f"{key} holds NaN/Inf values"
+        if "running_" not in key and float(value.abs().max()) > MAX_ABS_WEIGHT:
+            return f"{key} holds values up to {float(value.abs().max()):.3g} (more than {MAX_ABS_WEIGHT:g})"
+    return None
+
+
+def check_weights(tensors: Mapping[str, Tensor], name: str) -> None:
+    """Raise one CheckpointError line when :func:`weight_problem` finds a non-finite or diverged tensor."""
+    problem = weight_problem(tensors)
+    if problem:
+        raise CheckpointError(f"{name}: {problem}, so the model is unusable (its training diverged or the file is "
+                              "corrupt); use an earlier checkpoint")
 
 
 def rename_keys(sd: Mapping[str, Tensor], pairs: list[tuple[str, str]]) -> tuple[StateDict, list[str]]:
@@ -136,14 +163,50 @@ def rename_keys(sd: Mapping[str, Tensor], pairs: list[tuple[str, str]]) -> tuple
     return out, unmapped
 
 
-def infer_spsr_arch(sd: Mapping[str, Tensor], meta: Mapping[str, str] | None = None, **arch: Any) -> dict[str, Any]:
+def stored_arch(meta: Mapping[str, str] | None, name: str, allowed: Iterable[str] = ARCH_KEYS) -> dict[str, Any]:
+    """The ``arch`` metadata of a safetensors file, checked: a JSON object of known keys with positive integers
+    (``taps``: a list of integers >= 0). Anything else is one CheckpointError line: a crafted or damaged file
+    must not pick the architecture (the loaders then check it against the tensor shapes)."""
+    if not meta or "arch" not in meta:
+        return {}
+    fix = "re-save the file with `spsr convert` or save_generator"
+    try:
+        stored = json.loads(meta["arch"])
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{name}: the 'arch' metadata is not valid JSON; {fix}") from None
+    if not isinstance(stored, dict):
+        raise CheckpointError(f"{name}: the 'arch' metadata is not a JSON object; {fix}")
+    allowed = tuple(allowed)
+    for key, value in stored.items():
+        if key not in allowed:
+            raise CheckpointError(f"{name}: unknown key {key!r} in the 'arch' metadata (expected "
+                                  f"{', '.join(allowed)}); {fix}")
+        ok = (isinstance(value, list) and all(type(t) is int and t >= 0 for t in value) if key == "taps"
+              else type(value) is int and value >= 1)
+        if not ok:
+            raise CheckpointError(f"{name}: 'arch' metadata {key}={value!r} is not "
+                                  f"{'a list of block indices' if key == 'taps' else 'a positive integer'}; {fix}")
+    return stored
+
+
+def check_arch_against_shapes(stored: Mapping[str, Any], found: Mapping[str, Any], name: str) -> None:
+    """Metadata that disagrees with what the tensor shapes say is refused before any model is built."""
+    for key, value in found.items():
+        if key in stored and stored[key] != value:
+            raise CheckpointError(f"{name}: the 'arch' metadata says {key}={stored[key]} but the tensors say "
+                                  f"{key}={value}; the metadata is wrong: re-save the file with `spsr convert`")
+
+
+def infer_spsr_arch(sd: Mapping[str, Tensor], meta: Mapping[str, str] | None = None, name: str = "<state dict>",
+                    **arch: Any) -> dict[str, Any]:
     """Architecture of a kit-layout SPSRNet state dict: explicit args > file metadata > tensor shapes.
 
-    RRDBNet shares the SR branch's keys, so its loader uses this too (and drops ``taps``).
+    RRDBNet shares the SR branch's keys, so its loader uses this too (and drops ``taps``). Metadata must agree
+    with the shapes (:func:`stored_arch`, :func:`check_arch_against_shapes`).
     """
     from spsr_lib.ops.blocks import default_taps
 
-    stored = json.loads(meta["arch"]) if meta and "arch" in meta else {}
+    stored = stored_arch(meta, name, tuple(k for k in ARCH_KEYS if k != "input_size"))
     found: dict[str, Any] = {}
     if "conv_first.weight" in sd:
         found["nf"], found["in_ch"] = sd["conv_first.weight"].shape[:2]
@@ -155,6 +218,12 @@ def infer_spsr_arch(sd: Mapping[str, Tensor], meta: Mapping[str, str] | None = N
     n_up = count_keys(sd, r"upsample\.\d+\.conv\.weight")
     found["scale"] = {0: 1, 1: 2}.get(n_up, 2**n_up)
     n_taps = count_keys(sd, r"grad_branch\.blocks\.\d+\.rdb1\.conv1\.weight") or 4
+    shapes = {k: int(v) for k, v in found.items() if not (k == "scale" and n_up == 1 and stored.get(k) == 3)}
+    check_arch_against_shapes(stored, shapes, name)
+    taps = stored.get("taps")
+    if taps is not None and (len(taps) != n_taps or any(t >= found["nb"] for t in taps) or taps != sorted(taps)):
+        raise CheckpointError(f"{name}: the 'arch' metadata taps={taps} do not fit {n_taps} gradient-branch blocks "
+                              f"and {found['nb']} RRDB blocks; re-save the file with `spsr convert`")
     out = {**found, **stored, **arch}
     if out.get("scale") == 3 and n_up != 1:
         raise CheckpointError(f"scale=3 needs a single upconv stage but the checkpoint has {n_up}")
@@ -175,5 +244,8 @@ def save_safetensors(model: nn.Module, path: str | os.PathLike) -> None:
 
     meta = {"format": FORMAT_TAG, "kind": type(model).__name__, "arch": json.dumps(arch_of(model))}
     sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    problem = weight_problem(sd)
+    if problem:
+        raise CheckpointError(f"{path}: not written: {problem} (a diverged model); keep the previous file")
     with atomic_path(path, suffix=".safetensors") as tmp:
         save_file(sd, str(tmp), metadata=meta)
