@@ -5,7 +5,8 @@ written as PNG (``<stem><suffix>.png``), but here tiles bound the memory (any im
 file is reported and skipped instead of stopping the run, and every file is written atomically, so
 an interrupted run never leaves a half-written PNG.  Exit status: 0 when every image was written,
 1 when some failed (each one named on stderr and in the closing summary), 2 for a usage problem
-(no input matched, missing model file).
+(no input matched, missing or unusable model file, bad --tile / --device, an -o that cannot be written: all
+checked before the first image).
 
 Edge cases, decided: a 1x1 image is processed (the network is fully convolutional; the result is a
 4x4 PNG); 16-bit files are read at full precision (/65535) and written as 8-bit PNG; grayscale is
@@ -121,22 +122,25 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from spsr_lib.inference.infer import resolve_device
+    from spsr_lib.inference.tiling import check_tile_args
+    from spsr_lib.io.atomic import check_output_dir
     from spsr_lib.io.demo_weights import load_model
 
     tile = _parse_tile(args.tile)
     if args.overlap < 0:
         raise SPSRError(f"--overlap {args.overlap} must be 0 or more")
+    if isinstance(tile, int):
+        check_tile_args(tile, args.overlap)  # once, before any image: not once per image
     if args.half and args.bf16:
         raise SPSRError("--half and --bf16 pick two different autocast types; use one of them")
-    if args.half and resolve_device(args.device).type != "cuda":
+    device = resolve_device(args.device)
+    if args.half and device.type != "cuda":
         raise SPSRError("--half (float16) needs a CUDA device; drop --half or use --device cuda on a GPU machine")
     files, failed = expand_inputs(args.inputs)
     if not files:
         reasons = "; ".join(f"{i}: {r}" for i, r in failed)
         raise SPSRError(f"no input images ({reasons}); pass image files, folders or glob patterns")
-    outdir = Path(args.output).expanduser()
-    if outdir.exists() and not outdir.is_dir():
-        raise SPSRError(f"{outdir}: exists and is not a folder; pass a folder to -o")
+    outdir = check_output_dir(args.output, "-o")
     targets, collisions = output_paths(files, outdir, args.suffix)
     failed += collisions
     for item, reason in failed:

@@ -78,6 +78,19 @@ def _available_memory(device: torch.device) -> int:
     return 8 * 1024**3  # no /proc (macOS, Windows): assume a modest laptop
 
 
+def check_output_fits(x: torch.Tensor, model: torch.nn.Module, n_outputs: int = 1) -> None:
+    """Refuse up front when the HR result itself cannot fit in host memory: tiles bound the activations, not the
+    output (float32 accumulators of every output plus the blending weights, then the uint8 copy)."""
+    scale = int(getattr(model, "scale", 4))
+    h, w = int(x.shape[-2]) * scale, int(x.shape[-1]) * scale
+    need = h * w * (n_outputs * int(x.shape[1]) * 4 + 4 + 3)
+    have = _available_memory(torch.device("cpu"))
+    if need > have:
+        raise SPSRError(f"the x{scale} result is {w}x{h} px and its output buffers alone need {need / 2**30:.1f} GiB, "
+                        f"more than the {have / 2**30:.1f} GiB of memory available (a smaller --tile does not help); "
+                        "crop or downscale the input, or split it into parts and super-resolve them one by one")
+
+
 def auto_tile_size(model: torch.nn.Module, overlap: int, device: torch.device,
                    memory_budget: int | None = None) -> int:
     """Largest tile (LR pixels, multiple of 8) whose estimated activations fit ``memory_budget`` bytes.
@@ -231,6 +244,7 @@ def upscale(
         tile = int(tile)
     if tile is not None:
         check_tile_args(tile, overlap)
+    check_output_fits(x, model, 2 if return_gradients else 1)
     layout = torch.channels_last if bf16 else torch.contiguous_format
     model = model.to(dev, memory_format=layout).eval()
     n_tiles = 1 if tile is None else count_tiles(x.shape[-2], x.shape[-1], tile, overlap)

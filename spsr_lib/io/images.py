@@ -8,8 +8,9 @@ cv2 and divides every image by 255):
 * EXIF orientation is applied (a phone JPEG shows the way it was taken);
 * grayscale becomes three equal channels; an alpha channel is **dropped** (the stored colour is kept,
   exactly as cv2's ``imread`` and therefore the official code does), with one warning per process;
-* a missing, empty (0 byte), non-image or truncated file raises :class:`ImageReadError` with one line
-  naming the file.
+* a missing, empty (0 byte), non-image or truncated file, or one whose header declares more pixels than
+  Pillow's decompression-bomb limit (about 179 Mpx), raises :class:`ImageReadError` with one line naming
+  the file.
 
 Conversions: :func:`to_tensor` (uint8 / float HWC -> 1x3xHxW float32) and :func:`to_uint8` (clamp to
 [0, 1], x255, round half to even, uint8 HxWx3: the official ``tensor2img`` without the BGR swap).
@@ -67,10 +68,15 @@ def _check_file(path: Path) -> None:
 @contextlib.contextmanager
 def _pil_errors(path: Path) -> Iterator[None]:
     """Turn every Pillow failure inside the block into one ImageReadError line naming ``path``."""
-    from PIL import UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     try:
         yield
+    except Image.DecompressionBombError:
+        raise ImageReadError(
+            f"{path}: its header declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0) // 10**6} million pixels "
+            "(a possible decompression bomb), refused unread; check the file or split the image into parts"
+        ) from None
     except UnidentifiedImageError:
         raise ImageReadError(
             f"{path}: not a readable image (unknown format); use PNG, JPEG, BMP, TIFF or WebP"
