@@ -4,6 +4,7 @@ Public names::
 
     psnr(sr, hr, scale=4, mode="standard")   ssim(...)   psnr_rgb(sr, hr, scale=4)
     lpips(sr, hr, net="alex")                niqe(img, scale=4)
+    dists(sr, hr)                            (DISTS, Ding et al. 2020)
     ma_score(img, scale=4)                   perceptual_index(img, scale=4)
     gradient_psnr(sr, hr, scale=4)           gradient_l1(sr, hr, scale=4)
     colour_shift(sr, hr, scale=4)            colour_offset(sr, hr, scale=4)   (grey levels)
@@ -14,7 +15,7 @@ Images are uint8 HxWx3 RGB numpy arrays (one image -> a float) or Nx3xHxW float 
 
 Importing this package is cheap: every submodule imports only numpy and torch at the top; scipy,
 lpips and the pretrained trunks are loaded by the function that needs them.  The submodules
-``lpips.py`` and ``niqe.py`` share their function's name, so the functions are bound explicitly
+``lpips.py``, ``dists.py`` and ``niqe.py`` share their function's name, so the functions are bound explicitly
 below (after the submodule import, which would otherwise leave the module object here).
 
 May import: ``spsr_lib.data``, ``spsr_lib.io``, ``spsr_lib.models``, ``spsr_lib.ops`` and the base modules.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from spsr_lib.metrics.color import MetricInputError, rgb_to_y
 from spsr_lib.metrics.colour_shift import colour_offset, colour_shift
+from spsr_lib.metrics.dists import dists
 from spsr_lib.metrics.lpips import lpips
 from spsr_lib.metrics.ma import ma_score, perceptual_index
 from spsr_lib.metrics.niqe import niqe
@@ -36,6 +38,7 @@ __all__ = [
     "MetricInputError",
     "colour_offset",
     "colour_shift",
+    "dists",
     "gradient_l1",
     "gradient_psnr",
     "lpips",

@@ -107,3 +107,12 @@ def test_no_trunk_means_an_error_not_random_weights(tmp_path, monkeypatch, photo
         M.lpips(photo, photo)
     ok, why = lpips_mod.lpips_status("alex")
     assert not ok and "alexnet-owt-7be5be79.pth" in why
+
+
+def test_calibration_pair_matches_the_published_lpips(alex_available, shared_data):
+    """pyiqa's calibration pair I03 (TID2013), official `lpips` package value 0.7237 (SOURCE.md beside it)."""
+    from spsr_lib.io.images import read_image_uint8
+
+    folder = shared_data / "metrics" / "calibration"
+    ref, dist = read_image_uint8(folder / "I03_ref.bmp"), read_image_uint8(folder / "I03_dist.bmp")
+    assert M.lpips(dist, ref) == pytest.approx(0.7237, abs=1e-3)
