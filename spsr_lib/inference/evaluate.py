@@ -31,14 +31,15 @@ import numpy as np
 from spsr_lib.errors import SPSRError
 
 PROTOCOL_METRICS = ("psnr", "ssim")  # the ones whose value depends on the mode
-OTHER_METRICS = ("lpips", "niqe", "ma", "pi", "grad_psnr", "grad_l1")
+OTHER_METRICS = ("lpips", "niqe", "ma", "pi", "grad_psnr", "grad_l1", "colour_shift")
 ALL_METRICS = PROTOCOL_METRICS + OTHER_METRICS
-# table rows: (label, left metric, right metric, decimals left, decimals right)
+# table rows: (label, left metric, right metric or None for a one-metric row, decimals left, decimals right)
 ROWS = (
     ("PSNR/SSIM", "psnr", "ssim", 3, 4),
     ("PI/LPIPS", "pi", "lpips", 3, 4),
     ("NIQE/Ma", "niqe", "ma", 3, 3),
     ("GradPSNR/GradL1", "grad_psnr", "grad_l1", 2, 5),
+    ("Colour shift", "colour_shift", None, 2, 0),
 )
 
 
@@ -70,7 +71,7 @@ class Evaluation:
         rows = []
         for m in self.methods:
             for label, left, right, dl, dr in ROWS:
-                if left in self.unavailable and right in self.unavailable:
+                if left in self.unavailable and (right is None or right in self.unavailable):
                     continue
                 cells = [self._cell(m, s, left, right, dl, dr, mode) for s in self.sets]
                 rows.append([m.name, label, *cells])
@@ -84,7 +85,8 @@ class Evaluation:
             f"### SPSR-style evaluation, x{self.scale}, PSNR/SSIM mode: `{mode}`",
             "",
             f"Mode `{mode}`: {MODE_DESCRIPTIONS[mode]}.",
-            "Lower is better for PI, LPIPS, NIQE and GradL1; higher for PSNR, SSIM, Ma and GradPSNR.",
+            "Lower is better for PI, LPIPS, NIQE, GradL1 and colour shift (largest channel-mean difference to HR, "
+            "in grey levels); higher for PSNR, SSIM, Ma and GradPSNR.",
             "",
             "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header),
@@ -94,14 +96,14 @@ class Evaluation:
         notes += [f"- {k}: {v}" for k, v in self.sources.items()]
         return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
 
-    def _cell(self, m: MethodResult, s: str, left: str, right: str, dl: int, dr: int, mode: str) -> str:
+    def _cell(self, m: MethodResult, s: str, left: str, right: str | None, dl: int, dr: int, mode: str) -> str:
         def one(metric: str, digits: int) -> str:
             if metric in self.unavailable:
                 return "n/a"
             v = m.mean(s, f"{metric}_{mode}" if metric in PROTOCOL_METRICS else metric)
             return "n/a" if v is None else f"{v:.{digits}f}"
 
-        return f"{one(left, dl)}/{one(right, dr)}"
+        return one(left, dl) if right is None else f"{one(left, dl)}/{one(right, dr)}"
 
     def to_json(self) -> dict:
         from spsr_lib.metrics.psnr_ssim import MODE_DESCRIPTIONS
@@ -227,6 +229,8 @@ def _metric_fns(
         fns["grad_psnr"] = lambda sr, hr: M.gradient_psnr(sr, hr, scale)
     if "grad_l1" in metrics:
         fns["grad_l1"] = lambda sr, hr: M.gradient_l1(sr, hr, scale)
+    if "colour_shift" in metrics:
+        fns["colour_shift"] = lambda sr, hr: M.colour_shift(sr, hr, scale)
     return fns, unavailable, sources
 
 

@@ -156,3 +156,28 @@ def test_bf16_model_row_is_marked_and_close_to_fp32(mini_set, tmp_path):
     assert any("bf16" in p.read_text() for p in written if p.suffix == ".md")
     with pytest.raises(SPSRError, match="--bf16 changes how a model runs"):
         evaluate([str(mini_set)], sr_dir=tmp_path, bf16=True, progress=False)
+
+
+def test_colour_shift_row_shows_a_known_drift(mini_set, tmp_path):
+    """An SR folder that is HR + 6 grey levels in red reads 6.00 in the colour-shift row (bicubic ~0)."""
+    import shutil
+
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+
+    bench = tmp_path / "bench" / "Mini"
+    shutil.copytree(mini_set, bench)  # the HR files are rewritten below: keep the module's set intact
+    out = tmp_path / "sr" / "Mini"
+    out.mkdir(parents=True)
+    for item in load_benchmark_set(bench, 4):
+        hr = np.clip(item.hr.astype(np.int16), 0, 240)  # room for +6 without clipping
+        shifted = hr.copy()
+        shifted[..., 0] += 6
+        write_image(out / f"{item.name}.png", shifted.astype(np.uint8))
+        write_image(bench / "HR" / f"{item.name}.png", hr.astype(np.uint8))
+    ev = evaluate([str(bench)], mode="spsr", sr_dir=out.parent, name="Redder",
+                  metrics=("psnr", "ssim", "colour_shift"), progress=False)
+    bic, red = ev.methods
+    assert red.mean("Mini", "colour_shift") == pytest.approx(6.0, abs=1e-9)
+    assert bic.mean("Mini", "colour_shift") < 1.5
+    row = next(line for line in ev.table("spsr").splitlines() if line.startswith("| Redder | Colour shift"))
+    assert row == "| Redder | Colour shift | 6.00 |"
