@@ -5,7 +5,8 @@ image is mod-cropped to a multiple of the scale, the LR input is made with MATLA
 ``imresize(HR, 1/4)`` (``spsr_lib.imresize``, uint8 bit-exact, as the benchmark LR sets), the network
 super-resolves it, and SR and the bicubic-upscaling baseline are scored against HR with PSNR/SSIM in
 both protocols (``spsr_lib.metrics``: float Y "standard" and the SPSR toolbox's uint8 Y "spsr"), the
-gradient-map PSNR (structure, Eq. 1) and LPIPS (n/a with the reason when no AlexNet trunk is here).
+gradient-map PSNR (structure, Eq. 1), LPIPS and DISTS (each n/a with the reason, one line on the console,
+when its weights are not here; ``make demo`` fetches them once with ``spsr weights fetch``).
 
 The figure per image shows LR / bicubic / SR / HR with the gradient map of each underneath, the map
 SPSR's gradient branch learns to predict (paper Fig. 2).  The report folder holds the figures, the SR
@@ -42,6 +43,7 @@ METRIC_COLUMNS = (
     ("ssim_spsr", "SSIM spsr"),
     ("gradient_psnr", "grad-PSNR (dB)"),
     ("lpips", "LPIPS"),
+    ("dists", "DISTS"),
 )
 
 
@@ -127,7 +129,20 @@ def lpips_availability() -> tuple[bool, str]:
         return False, f"{type(exc).__name__}: {exc}"
 
 
-def score(sr: np.ndarray, hr: np.ndarray, scale: int, with_lpips: bool) -> dict[str, float | None]:
+def dists_availability() -> tuple[bool, str]:
+    """Builds the DISTS model once (CPU, cached): ``(True, its weights)`` or ``(False, why not)``."""
+    from spsr_lib.metrics.dists import dists_model
+
+    try:
+        return True, dists_model().weights_source
+    except SPSRError as exc:
+        return False, str(exc)
+    except Exception as exc:  # torchvision or safetensors broken: n/a, not a crash
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def score(sr: np.ndarray, hr: np.ndarray, scale: int, with_lpips: bool,
+          with_dists: bool = False) -> dict[str, float | None]:
     from spsr_lib import metrics
 
     row: dict[str, float | None] = {}
@@ -136,6 +151,7 @@ def score(sr: np.ndarray, hr: np.ndarray, scale: int, with_lpips: bool) -> dict[
         row[f"ssim_{mode}"] = float(metrics.ssim(sr, hr, scale=scale, mode=mode))
     row["gradient_psnr"] = float(metrics.gradient_psnr(sr, hr, scale=scale))
     row["lpips"] = float(metrics.lpips(sr, hr)) if with_lpips else None
+    row["dists"] = float(metrics.dists(sr, hr)) if with_dists else None
     return row
 
 
@@ -190,7 +206,7 @@ def _fmt(v: float | None, key: str) -> str:
         return "n/a"
     if isinstance(v, float) and math.isinf(v):
         return "inf"
-    return f"{v:.4f}" if key.startswith(("ssim", "lpips")) else f"{v:.2f}"
+    return f"{v:.4f}" if key.startswith(("ssim", "lpips", "dists")) else f"{v:.2f}"
 
 
 def _means(results: list[DemoResult], method: str) -> dict[str, float | None]:
@@ -225,6 +241,8 @@ def write_report(results: list[DemoResult], out_dir: Path, info: dict[str, Any])
         "grad-PSNR: PSNR (peak 1) between the gradient maps M(SR) and M(HR) (paper Eq. 1), 4 px shaved.",
         "LPIPS: v0.1 AlexNet, lower is better; " + ("trunk: " + info["lpips_reason"] if info["lpips_available"]
                                                     else "n/a: " + info["lpips_reason"]),
+        "DISTS: Ding et al. 2020 (VGG16 + learned alpha/beta), lower is better; "
+        + ("weights: " if info.get("dists_available") else "n/a: ") + info.get("dists_reason", "not computed"),
     ]
     payload = {**info, "protocols": MODE_DESCRIPTIONS, "images": [
         {"name": r.image.name, "source": r.image.source, "lr_size": list(r.image.lr.shape[:2]),
@@ -282,6 +300,10 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
     scale = int(getattr(model, "scale", 4))
     dev = resolve_device(device)
     with_lpips, lpips_reason = lpips_availability() if any(i.hr is not None for i in images) else (False, "no HR")
+    with_dists, dists_reason = dists_availability() if any(i.hr is not None for i in images) else (False, "no HR")
+    for name, ok, why in (("LPIPS", with_lpips, lpips_reason), ("DISTS", with_dists, dists_reason)):
+        if progress and not ok and why != "no HR":
+            print(f"spsr demo: {name} n/a: {why}", flush=True)
     results = []
     for img in images:
         t0 = time.perf_counter()
@@ -290,12 +312,12 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
         result = DemoResult(img, sr, imresize(img.lr, float(scale), mode="matlab"), seconds)
         if img.hr is not None:
             try:
-                result.metrics = {"bicubic": score(result.bicubic, img.hr, scale, with_lpips),
-                                  "SPSR": score(sr, img.hr, scale, with_lpips)}
+                result.metrics = {"bicubic": score(result.bicubic, img.hr, scale, with_lpips, with_dists),
+                                  "SPSR": score(sr, img.hr, scale, with_lpips, with_dists)}
             except SPSRError as exc:  # LPIPS trunk listed but unusable: report n/a and why, keep the rest
                 with_lpips, lpips_reason = False, str(exc)
-                result.metrics = {"bicubic": score(result.bicubic, img.hr, scale, False),
-                                  "SPSR": score(sr, img.hr, scale, False)}
+                result.metrics = {"bicubic": score(result.bicubic, img.hr, scale, False, with_dists),
+                                  "SPSR": score(sr, img.hr, scale, False, with_dists)}
         write_image(out / f"{img.name}_sr.png", sr)
         save_figure(result, out / f"{img.name}.png", scale)
         results.append(result)
@@ -310,5 +332,6 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
     info = {"model": model_name or type(model).__name__, "arch": json.dumps(arch_of(model)),
             "model_note": model_note, "device": str(dev), "scale": scale,
             "lpips_available": with_lpips, "lpips_reason": lpips_reason,
+            "dists_available": with_dists, "dists_reason": dists_reason,
             "seconds": time.perf_counter() - start}
     return write_report(results, out, info)

@@ -91,6 +91,10 @@ def test_demo_runs_end_to_end_with_a_tiny_model(tmp_path, tiny_model_file, capsy
             assert 0 <= m["lpips"] < 1.5
         else:  # n/a, with the reason in the report
             assert m["lpips"] is None and report["lpips_reason"]
+        if report["dists_available"]:
+            assert 0 <= m["dists"] < 1
+        else:
+            assert m["dists"] is None and report["dists_reason"]
     md = (out / "metrics.md").read_text()
     assert "| **mean** | SPSR |" in md and "spsr = uint8-rounded Y" in md
 
@@ -145,3 +149,29 @@ def test_demo_with_the_shipped_weights(tmp_path, capsys):
     # give an image close to HR; a random or mis-loaded generator gives ~14 dB and ~20 dB grad-PSNR here.
     assert mean["SPSR"]["psnr_standard"] > 22, mean
     assert mean["SPSR"]["gradient_psnr"] > mean["bicubic"]["gradient_psnr"] - 2.0, mean
+
+
+def test_demo_offline_without_weights_names_each_missing_one_in_one_line(tmp_path, tiny_model_file, capsys,
+                                                                        sample_images, monkeypatch):
+    """Network off, nothing cached: the demo still runs; LPIPS and DISTS are n/a, each named in one line."""
+    from spsr_lib.cli import main
+    from spsr_lib.io import weights as W
+
+    monkeypatch.setenv("SPSR_OFFLINE", "1")
+    monkeypatch.setenv("SPSR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SPSR_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(W, "hub_checkpoint_dir", lambda: tmp_path / "hub")
+    monkeypatch.setattr(__import__("importlib").import_module("spsr_lib.metrics.dists"), "_MODELS", {})
+    photo = tmp_path / "p.png"
+    Image.fromarray(sample_images["coffee"][:64, :64]).save(photo)
+    out = tmp_path / "report"
+    assert main(["demo", "--model", str(tiny_model_file), "--image", str(photo), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    lpips_line = [x for x in printed if x.startswith("spsr demo: LPIPS n/a:")]
+    dists_line = [x for x in printed if x.startswith("spsr demo: DISTS n/a:")]
+    assert len(lpips_line) == 1 and "spsr weights fetch alex" in lpips_line[0]
+    assert len(dists_line) == 1 and "spsr weights fetch dists" in dists_line[0]
+    report = check_report_folder(out)
+    m = report["images"][0]["metrics"]["SPSR"]
+    assert m["lpips"] is None and m["dists"] is None and m["psnr_standard"] > 0
+    assert "DISTS" in (out / "metrics.md").read_text() and not report["dists_available"]
