@@ -7,7 +7,7 @@ Bicubic as the first row.  :func:`evaluate` does the same for a model checkpoint
 - the Bicubic row is ``imresize(LR, scale)`` with the MATLAB resize, always included;
 - SR images are evaluated as saved files would be (uint8);
 - PSNR/SSIM follow the chosen protocol (``standard``, ``spsr`` or ``both``: one table each, the mode is
-  named in the title); LPIPS, NIQE, Ma, PI and the gradient-map metrics do not depend on it;
+  named in the title); LPIPS, DISTS, NIQE, Ma, PI and the gradient-map metrics do not depend on it;
 - a metric whose model file is missing is "n/a" with the reason in a footnote, never a made-up number.
 
 Outputs (``write``): ``results_<mode>.md`` and ``.csv`` per mode and ``results.json`` with every per-image
@@ -31,12 +31,13 @@ import numpy as np
 from spsr_lib.errors import SPSRError
 
 PROTOCOL_METRICS = ("psnr", "ssim")  # the ones whose value depends on the mode
-OTHER_METRICS = ("lpips", "niqe", "ma", "pi", "grad_psnr", "grad_l1", "colour_shift")
+OTHER_METRICS = ("lpips", "dists", "niqe", "ma", "pi", "grad_psnr", "grad_l1", "colour_shift")
 ALL_METRICS = PROTOCOL_METRICS + OTHER_METRICS
 # table rows: (label, left metric, right metric or None for a one-metric row, decimals left, decimals right)
 ROWS = (
     ("PSNR/SSIM", "psnr", "ssim", 3, 4),
     ("PI/LPIPS", "pi", "lpips", 3, 4),
+    ("DISTS", "dists", None, 4, 0),
     ("NIQE/Ma", "niqe", "ma", 3, 3),
     ("GradPSNR/GradL1", "grad_psnr", "grad_l1", 2, 5),
     ("Colour shift", "colour_shift", None, 2, 0),
@@ -85,7 +86,7 @@ class Evaluation:
             f"### SPSR-style evaluation, x{self.scale}, PSNR/SSIM mode: `{mode}`",
             "",
             f"Mode `{mode}`: {MODE_DESCRIPTIONS[mode]}.",
-            "Lower is better for PI, LPIPS, NIQE, GradL1 and colour shift (largest channel-mean difference to HR, "
+            "Lower is better for PI, LPIPS, DISTS, NIQE, GradL1 and colour shift (largest channel-mean difference to HR, "
             "in grey levels); higher for PSNR, SSIM, Ma and GradPSNR.",
             "",
             "| " + " | ".join(header) + " |",
@@ -206,6 +207,13 @@ def _metric_fns(
             sources["LPIPS"] = f"v0.1 alex, trunk from {where}"
         else:
             unavailable["lpips"] = where
+    if "dists" in metrics:
+        ok, where = importlib.import_module("spsr_lib.metrics.dists").dists_status()
+        if ok:
+            fns["dists"] = lambda sr, hr: M.dists(sr, hr)
+            sources["DISTS"] = f"Ding et al. 2020, {where}"
+        else:
+            unavailable["dists"] = where
     niqe_ok = False
     if "niqe" in metrics or "pi" in metrics:
         try:

@@ -181,3 +181,26 @@ def test_colour_shift_row_shows_a_known_drift(mini_set, tmp_path):
     assert bic.mean("Mini", "colour_shift") < 1.5
     row = next(line for line in ev.table("spsr").splitlines() if line.startswith("| Redder | Colour shift"))
     assert row == "| Redder | Colour shift | 6.00 |"
+
+
+def test_dists_and_lpips_rows_or_one_line_each_when_their_weights_are_missing(mini_set, tmp_path, monkeypatch):
+    from spsr_lib.io import weights as W
+    from spsr_lib.metrics.dists import dists_status
+    from spsr_lib.metrics.lpips import lpips_status
+
+    metrics = ("psnr", "ssim", "lpips", "dists")
+    if dists_status()[0] and lpips_status("alex")[0]:
+        ev = evaluate([str(mini_set)], mode="standard", metrics=metrics, progress=False)
+        v = ev.methods[0].values["Mini"]["cat"]
+        assert 0 < v["dists"] < 1 and 0 < v["lpips"] < 1 and "DISTS" in ev.sources
+        assert "| Bicubic | DISTS |" in ev.table("standard")
+    # the network off and nothing cached: the table still comes, each missing weight named in one line
+    monkeypatch.setenv("SPSR_OFFLINE", "1")
+    monkeypatch.setenv("SPSR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SPSR_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(W, "hub_checkpoint_dir", lambda: tmp_path / "hub")
+    ev = evaluate([str(mini_set)], mode="standard", metrics=metrics, progress=False)
+    table = ev.table("standard")
+    notes = [line for line in table.splitlines() if line.startswith(("- lpips: n/a", "- dists: n/a"))]
+    assert len(notes) == 2 and "spsr weights fetch alex" in notes[0] and "spsr weights fetch dists" in notes[1]
+    assert "| Bicubic | DISTS |" not in table and "| Bicubic | PSNR/SSIM |" in table
