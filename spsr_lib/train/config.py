@@ -173,6 +173,7 @@ class LoggingConfig:
     tensorboard: bool = True
     progress: bool = True  # tqdm bar
     val_lpips: bool = True  # LPIPS at validation (when its trunk weights are on this machine)
+    val_dists: bool = True  # DISTS at validation (when its weights are here: `spsr weights fetch dists`)
 
 
 @dataclass

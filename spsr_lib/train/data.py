@@ -5,7 +5,7 @@ flip / flip / transpose augmentation, LR made on the fly; deterministic given se
 DDP ranks and a resumed run see exactly the samples they should). Validation uses the
 same dataset class in ``phase="val"`` (whole images, HR mod-cropped, LR by MATLAB-exact uint8 bicubic: the
 standard benchmark LR) and reports PSNR / SSIM on the Y channel (standard protocol, ``scale``
-px shaved), LPIPS when its trunk weights are on this machine, and the paper's own validation number
+px shaved), LPIPS and DISTS when their weights are on this machine, and the paper's own validation number
 (RGB PSNR, §7) as ``psnr_rgb``. The official validation (Set14, every 5k iterations) computed only that.
 """
 
@@ -82,7 +82,7 @@ def _image_grid(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, grad_sr: t
 @torch.no_grad()
 def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
                    device: torch.device) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Mean PSNR/SSIM (Y, standard), RGB PSNR (official validation), colour shift, gradient-map PSNR and LPIPS."""
+    """Mean PSNR/SSIM (Y, standard), RGB PSNR (official validation), colour shift, gradient-map PSNR, LPIPS, DISTS."""
     from spsr_lib import metrics
 
     was_training = model.training
@@ -91,6 +91,7 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
     sums: dict[str, float] = {}
     grids: dict[str, torch.Tensor] = {}
     lpips_ok = cfg.logging.val_lpips
+    dists_ok = cfg.logging.val_dists
     for i, item in enumerate(images):
         out = model(item["lr"].to(device))
         sr_raw = out.sr if hasattr(out, "sr") else out
@@ -109,6 +110,11 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
                 vals["lpips"] = float(metrics.lpips(sr_q, hr))
             except SPSRError:  # trunk weights not on this machine: skip, never invent a number
                 lpips_ok = False
+        if dists_ok:
+            try:
+                vals["dists"] = float(metrics.dists(sr_q, hr))
+            except SPSRError:  # alpha/beta or the VGG16 trunk not here: skip, never random weights
+                dists_ok = False
         for k, v in vals.items():
             sums[k] = sums.get(k, 0.0) + v
         if i == 0:
@@ -116,5 +122,5 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
             grids = _image_grid(item["lr"].float().cpu(), sr, hr, grad_sr)
     model.train(was_training)
     n = max(len(images), 1)
-    results = {k: v / n for k, v in sums.items() if k != "lpips" or lpips_ok}
+    results = {k: v / n for k, v in sums.items() if (k != "lpips" or lpips_ok) and (k != "dists" or dists_ok)}
     return results, grids

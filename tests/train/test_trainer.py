@@ -158,7 +158,7 @@ def test_validation_logs_metrics_images_and_finetunes_a_full_generator(tmp_path,
     g = tmp_path / "a" / "models" / "G_latest.safetensors"
     cfg = load_config(None, tiny(tmp_path / "b", image_folder, f"train.pretrained={g}", f"data.val={image_folder}",
                                  "data.val_max_images=2", "logging.val_freq=2", "logging.tensorboard=true",
-                                 "logging.val_lpips=false",
+                                 "logging.val_lpips=false", "logging.val_dists=false",
                                  "train.niter=2"))
     tr = Trainer(cfg)
     assert "all of SPSRNet" in tr.init_note
