@@ -23,7 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="your own photo (repeatable); treated as HR: cropped, downscaled x4, super-resolved, scored")
     parser.add_argument("--lr-input", action="store_true",
                         help="treat --image files as real low-resolution inputs (no HR, so no metrics)")
-    parser.add_argument("--out", default="spsr_demo_report", metavar="DIR", help="report folder (default %(default)s)")
+    parser.add_argument("--out", default="spsr_demo_report", metavar="DIR",
+                        help="report folder (default %(default)s); a file there that no earlier demo run wrote is "
+                             "never overwritten (the demo refuses)")
     parser.add_argument("--size", type=int, default=256, metavar="N",
                         help="HR centre-crop size in px (default %(default)s; 0 = whole image, slow on a CPU)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -31,13 +33,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spsr_lib.errors import SPSRError
-    from spsr_lib.inference.demo import run_demo, sample_images, user_images
+    from spsr_lib.inference.demo import min_hr_size, run_demo, sample_images, user_images
+    from spsr_lib.io.atomic import check_output_dir
     from spsr_lib.io.demo_weights import load_model, resolve_model_path
 
     if args.lr_input and not args.image:
         raise SPSRError("--lr-input needs at least one --image PATH (the low-resolution photo)")
     if args.size < 0:
         raise SPSRError(f"--size {args.size} must be 0 (whole image) or a positive number of pixels")
+    check_output_dir(args.out, "--out")  # before the model and the images; run_demo also refuses to overwrite
     start = time.perf_counter()
     path = resolve_model_path(args.model)
     model = load_model(path)
@@ -45,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     size = args.size or None
     if size is not None and size < scale:
         raise SPSRError(f"--size {size} is smaller than the x{scale} scale; use e.g. --size 256")
+    if size is not None and size < min_hr_size(scale) and not args.lr_input:
+        raise SPSRError(f"--size {size} is too small to score at x{scale} (SSIM needs {min_hr_size(scale)} px); "
+                        "use e.g. --size 256")
     images = (user_images(args.image, scale, size, args.lr_input) if args.image
               else sample_images(scale, size))
     note = DEMO_NOTE if args.model is None else ""

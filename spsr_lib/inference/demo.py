@@ -77,6 +77,11 @@ def centre_crop(img: np.ndarray, size: int | None, multiple: int) -> np.ndarray:
     return np.ascontiguousarray(img[top:top + ch, left:left + cw])
 
 
+def min_hr_size(scale: int) -> int:
+    """Smallest HR side the report can score: SSIM's 11x11 window after ``scale`` px are shaved off each side."""
+    return 2 * scale + 11
+
+
 def make_lr(hr: np.ndarray, scale: int) -> np.ndarray:
     """The benchmark LR: MATLAB bicubic ``imresize(hr, 1/scale)`` on uint8 (bit-exact)."""
     from spsr_lib.ops.imresize import imresize
@@ -98,7 +103,7 @@ def sample_images(scale: int = 4, hr_size: int | None = DEFAULT_HR_SIZE) -> list
 def user_images(paths: list[str], scale: int = 4, hr_size: int | None = DEFAULT_HR_SIZE,
                 lr_input: bool = False) -> list[DemoImage]:
     """The user's photos: treated as HR (downscaled, then scored) or, with ``lr_input``, as the LR itself."""
-    from spsr_lib.io.images import read_image_uint8
+    from spsr_lib.io.images import check_min_size, read_image_uint8
 
     out = []
     for p in paths:
@@ -108,7 +113,11 @@ def user_images(paths: list[str], scale: int = 4, hr_size: int | None = DEFAULT_
             lr = centre_crop(img, None if hr_size is None else hr_size // scale, 1)
             out.append(DemoImage(name, lr, None, f"{p} (used as the LR input; no HR, so no metrics)"))
         else:
-            hr = centre_crop(img, hr_size, scale)
+            try:
+                hr = centre_crop(img, hr_size, scale)
+            except SPSRError as exc:
+                raise SPSRError(f"{p}: {exc}") from None
+            check_min_size(hr, min_hr_size(scale), p, "SSIM's 11x11 window after shaving the scale off each side")
             out.append(DemoImage(name, make_lr(hr, scale), hr,
                                  f"{p} (treated as HR: centre crop, x{scale} MATLAB-bicubic downscale, then SR)"))
     names = [d.name for d in out]
@@ -291,12 +300,12 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
              progress: bool = True) -> Path:
     """Super-resolve ``images``, score them, write the report folder; returns the path of index.html."""
     from spsr_lib.inference.infer import resolve_device, upscale
+    from spsr_lib.inference.report_dir import claim_report_dir
     from spsr_lib.io.images import write_image
     from spsr_lib.ops.imresize import imresize
 
     start = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_report_dir(out_dir, [img.name for img in images])  # refuses to overwrite a file it did not write
     scale = int(getattr(model, "scale", 4))
     dev = resolve_device(device)
     with_lpips, lpips_reason = lpips_availability() if any(i.hr is not None for i in images) else (False, "no HR")

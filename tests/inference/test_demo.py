@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from spsr_lib.io.demo_weights import default_demo_weights_path
+from spsr_lib.metrics import colour_shift
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -51,7 +52,8 @@ def check_report_folder(out: Path) -> dict:
     for link in links:
         assert not link.startswith(("/", "http", "file:")), f"not a relative link: {link}"
         assert (out / unquote(link)).is_file(), f"broken link {link}"
-    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left behind"
+    hidden = [p for p in out.iterdir() if p.name.startswith(".") and p.name != ".spsr_demo.json"]  # the record
+    assert not hidden, "temporary files left behind"
     return json.loads((out / "metrics.json").read_text())
 
 
@@ -87,6 +89,8 @@ def test_demo_runs_end_to_end_with_a_tiny_model(tmp_path, tiny_model_file, capsy
     for method in ("bicubic", "SPSR"):
         m = entry["metrics"][method]
         assert 0 < m["ssim_standard"] <= 1 and 0 < m["ssim_spsr"] <= 1 and m["gradient_psnr"] > 0
+        assert m["colour_shift"] == pytest.approx(colour_shift(sr_png if method == "SPSR" else
+                                                               imresize(lr, 4.0, mode="matlab"), hr), abs=1e-9)
         if report["lpips_available"]:
             assert 0 <= m["lpips"] < 1.5
         else:  # n/a, with the reason in the report
