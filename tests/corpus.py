@@ -61,6 +61,16 @@ def truncated_png(path: Path, side: int = 32) -> Path:
     return path
 
 
+def truncated_checkpoint(path: Path) -> Path:
+    """The tiny model as a torch .pth cut in half (a kill during a copy)."""
+    import torch
+
+    torch.save(tiny_model().state_dict(), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
 def empty_file(path: Path) -> Path:
     path.write_bytes(b"")
     return path

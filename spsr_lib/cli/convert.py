@@ -42,9 +42,15 @@ def detect_kind(path: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from spsr_lib.io import checkpoint as ck
-    from spsr_lib.io.atomic import atomic_torch_save
+    from pathlib import Path
 
+    from spsr_lib.errors import SPSRError
+    from spsr_lib.io import checkpoint as ck
+    from spsr_lib.io.atomic import atomic_torch_save, check_output_file
+
+    out = check_output_file(args.output, "OUT")  # before reading: a bad OUT is not found after the work
+    if Path(args.input).exists() and out.exists() and out.resolve() == Path(args.input).resolve():
+        raise SPSRError(f"{out}: OUT is the input file itself; write the converted checkpoint to another file")
     kind = detect_kind(args.input) if args.kind == "auto" else args.kind
     arch = {"scale": args.scale} if args.scale is not None and kind != "discriminator" else {}
     if kind == "generator":

@@ -48,9 +48,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from spsr_lib.cli.infer import _parse_tile
+    from spsr_lib.errors import SPSRError
     from spsr_lib.inference.evaluate import evaluate
+    from spsr_lib.inference.infer import resolve_device
+    from spsr_lib.inference.tiling import check_tile_args
+    from spsr_lib.io.atomic import check_output_dir
 
-    tile = int(args.tile) if args.tile and str(args.tile).isdigit() else args.tile
+    # every argument is checked before the first image: nothing is found out after the work
+    tile = None if args.tile is None else _parse_tile(str(args.tile))
+    if isinstance(tile, int):
+        check_tile_args(tile, 16)
+    if args.model is not None:
+        resolve_device(args.device)
+    if args.sr_dir is not None and not args.sr_dir.is_dir():
+        what = "is a file, not a folder" if args.sr_dir.exists() else "no such folder"
+        raise SPSRError(f"{args.sr_dir}: {what}; give --sr-dir the folder holding DIR/<set>/<name>.png")
+    check_output_dir(args.out, "--out")
     result = evaluate(
         args.sets, scale=args.scale, mode=args.mode, model=args.model, sr_dir=args.sr_dir, name=args.name,
         metrics=args.metrics, root=args.root, device=args.device, tile=tile, bf16=args.bf16,

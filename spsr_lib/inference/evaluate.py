@@ -135,8 +135,30 @@ class Evaluation:
             for ext, fmt in (("md", "markdown"), ("csv", "csv")):
                 atomic_write_text(out / f"results_{mode}.{ext}", self.table(mode, fmt))
                 written.append(out / f"results_{mode}.{ext}")
-        atomic_write_text(out / "results.json", json.dumps(self.to_json(), indent=1, allow_nan=True) + "\n")
+        payload, replaced = _finite(self.to_json())
+        if replaced:
+            payload["null_values"] = (f"{replaced} value(s) written as null were infinite or undefined (PSNR of an "
+                                      "SR image identical to its HR is +inf); the tables show them as inf")
+        atomic_write_text(out / "results.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
         return [*written, out / "results.json"]
+
+
+def _finite(obj, count: int = 0) -> tuple[object, int]:
+    """``obj`` with every inf/NaN float replaced by None (strict JSON has no Infinity), and how many were."""
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None, count + 1
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out[k], count = _finite(v, count)
+        return out, count
+    if isinstance(obj, (list, tuple)):
+        items = []
+        for v in obj:
+            v, count = _finite(v, count)
+            items.append(v)
+        return items, count
+    return obj, count
 
 
 def _keys(m: MethodResult, s: str) -> list[str]:
@@ -309,7 +331,12 @@ def evaluate(
                         f"HR (mod-cropped to x{scale}) is {item.hr.shape[1]}x{item.hr.shape[0]}; "
                         "check the scale"
                     )
-                per_image[item.name] = _score(sr, item.hr, scale, modes, fns)
+                try:
+                    per_image[item.name] = _score(sr, item.hr, scale, modes, fns)
+                except SPSRError as exc:  # e.g. too small to shave: name the file
+                    if str(item.path) in str(exc):
+                        raise
+                    raise SPSRError(f"{item.path}: {exc}; remove it from the set") from None
             res.values[bench.name] = per_image
         results.append(res)
     return Evaluation([b.name for b in benches], scale, modes, results, unavailable, sources)

@@ -98,7 +98,12 @@ def check_output_file(path: str | os.PathLike, option: str) -> Path:
     dest = Path(path).expanduser()
     if dest.is_dir():
         raise SPSRError(f"{dest}: is a folder; give {option} a file name, e.g. {dest / 'model.safetensors'}")
-    check_output_dir(dest.parent, f"{option} (its folder)")
+    base = _nearest_existing(dest.parent)
+    if not base.is_dir():
+        raise SPSRError(f"{dest}: is under {base}, which is a file, not a folder; give {option} a path in a folder")
+    problem = _probe(base)
+    if problem:
+        raise SPSRError(f"{dest}: cannot write in {base} ({problem}); give {option} a path in a writable folder")
     return dest
 
 
