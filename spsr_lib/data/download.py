@@ -35,9 +35,10 @@ from pathlib import Path
 
 from spsr_lib.errors import SPSRError
 from spsr_lib.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from spsr_lib.io.shipped import shipped_path
 from spsr_lib.version import __version__
 
-REGISTRY_PATH = Path(__file__).resolve().parents[2] / "data" / "datasets.json"
+REGISTRY_PATH = shipped_path("datasets.json")  # the installed package's copy, else the checkout's data/datasets.json
 MARKER = ".complete.json"
 
 
@@ -49,7 +50,7 @@ def load_registry(path: str | os.PathLike | None = None) -> dict:
     """The ``sets`` table of the registry (``$SPSR_DATASETS_JSON`` overrides the location)."""
     path = Path(path or os.environ.get("SPSR_DATASETS_JSON") or REGISTRY_PATH)
     if not path.is_file():
-        raise DownloadError(f"{path}: dataset registry not found; reinstall spsr-kit from its git checkout")
+        raise DownloadError(f"{path}: dataset registry not found; reinstall spsr-kit (the wheel and the git checkout ship it)")
     return json.loads(path.read_text())["sets"]
 
 
