@@ -42,6 +42,7 @@ METRIC_COLUMNS = (
     ("psnr_spsr", "PSNR spsr (dB)"),
     ("ssim_spsr", "SSIM spsr"),
     ("gradient_psnr", "grad-PSNR (dB)"),
+    ("colour_shift", "colour shift"),
     ("lpips", "LPIPS"),
     ("dists", "DISTS"),
 )
@@ -159,6 +160,7 @@ def score(sr: np.ndarray, hr: np.ndarray, scale: int, with_lpips: bool,
         row[f"psnr_{mode}"] = float(metrics.psnr(sr, hr, scale=scale, mode=mode))
         row[f"ssim_{mode}"] = float(metrics.ssim(sr, hr, scale=scale, mode=mode))
     row["gradient_psnr"] = float(metrics.gradient_psnr(sr, hr, scale=scale))
+    row["colour_shift"] = float(metrics.colour_shift(sr, hr, scale=scale))
     row["lpips"] = float(metrics.lpips(sr, hr)) if with_lpips else None
     row["dists"] = float(metrics.dists(sr, hr)) if with_dists else None
     return row
@@ -248,6 +250,8 @@ def write_report(results: list[DemoResult], out_dir: Path, info: dict[str, Any])
         "Metrics: Y channel, 4 px shaved. standard = " + MODE_DESCRIPTIONS["standard"]
         + "; spsr = " + MODE_DESCRIPTIONS["spsr"] + ".",
         "grad-PSNR: PSNR (peak 1) between the gradient maps M(SR) and M(HR) (paper Eq. 1), 4 px shaved.",
+        "colour shift: the largest difference between the SR and HR channel means, in grey levels (0-255); "
+        "a GAN stage that drifts in colour shows here first.",
         "LPIPS: v0.1 AlexNet, lower is better; " + ("trunk: " + info["lpips_reason"] if info["lpips_available"]
                                                     else "n/a: " + info["lpips_reason"]),
         "DISTS: Ding et al. 2020 (VGG16 + learned alpha/beta), lower is better; "
