@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from spsr_lib.errors import ConfigError
+from spsr_lib.train.config_checks import validate
 
 
 @dataclass
@@ -278,41 +279,10 @@ def config_from_dict(raw: dict, source: str = "<dict>") -> Config:
     """Build a :class:`Config` from a nested dict; errors name ``source`` and the key path."""
     try:
         cfg = _build(Config, raw or {}, "")
-        _validate(cfg)
+        validate(cfg)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     return cfg
-
-
-def _validate(cfg: Config) -> None:
-    rt = cfg.runtime
-    if rt.cuda_graphs and rt.compile:
-        raise ConfigError("runtime.cuda_graphs and runtime.compile: choose one (for compiled graphs use "
-                          "runtime.compile_mode=reduce-overhead)")
-    if rt.cuda_graphs and rt.amp == "fp16":
-        raise ConfigError("runtime.cuda_graphs: fp16's GradScaler syncs with the host every step; use runtime.amp=bf16")
-    if cfg.data.patch_size % cfg.model.scale:
-        raise ConfigError(f"data.patch_size: {cfg.data.patch_size} is not a multiple of model.scale "
-                          f"{cfg.model.scale}")
-    if len(cfg.train.betas) != 2:
-        raise ConfigError(f"train.betas: expected two numbers, got {cfg.train.betas}")
-    for name in ("log_freq", "val_freq", "save_freq", "keep_last"):
-        if getattr(cfg.logging, name) < 1:
-            raise ConfigError(f"logging.{name}: must be >= 1")
-    if cfg.data.batch_size < 1 or cfg.train.niter < 1:
-        raise ConfigError("data.batch_size and train.niter must be >= 1")
-    lf = cfg.loss.low_frequency
-    if lf.weight < 0 or lf.factor < 1 or cfg.data.patch_size % lf.factor:
-        raise ConfigError(f"loss.low_frequency: weight must be >= 0 and factor >= 1 and divide data.patch_size "
-                          f"{cfg.data.patch_size} (got weight {lf.weight}, factor {lf.factor})")
-    if cfg.train.fusion_init == "identity" and (cfg.stage != "spsr" or not cfg.train.pretrained):
-        raise ConfigError("train.fusion_init: 'identity' needs stage 'spsr' and train.pretrained set to a stage-1 "
-                          "RRDBNet (its conv_last becomes the image head); use 'official' otherwise")
-    groups = {"fusion", "gradient_branch", "sr_branch"}
-    bad = [g for g in cfg.train.branch_pretrain.train.split("+") if g not in groups]
-    if bad:
-        raise ConfigError(f"train.branch_pretrain.train: unknown group {bad[0]!r}; use '+'-joined names "
-                          f"from {', '.join(sorted(groups))}")
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
