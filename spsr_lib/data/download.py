@@ -26,6 +26,7 @@ import http.client
 import json
 import os
 import shutil
+import sys
 import tarfile
 import time
 import urllib.error
@@ -120,12 +121,13 @@ def fetch(
     size: int | None = None,
     progress: bool = True,
     retries: int = 4,
-    timeout: float = 60.0,
+    timeout: float = 30.0,
 ) -> Path:
     """Download ``url`` to ``dest`` resumably; verify ``sha256``/``md5``/``size``; return ``dest``.
 
     An existing ``dest`` is trusted only if it matches the given checksum.  Interrupted transfers are
-    retried ``retries`` times with back-off, each resuming where the last stopped.
+    retried ``retries`` times with back-off, each resuming where the last stopped; every failed try is one line
+    on stderr (a stalled server is no longer silent for minutes: ``timeout`` seconds without a byte end a try).
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -149,7 +151,11 @@ def fetch(
                     f"{url}: download failed ({reason}) after {retries + 1} tries; check the network or proxy "
                     f"and run the command again{resume}"
                 ) from None
-            time.sleep(min(0.2 * 2**attempt, 5.0))
+            wait = min(0.2 * 2**attempt, 5.0)
+            reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
+            print(f"spsr data: {url}: try {attempt + 1} of {retries + 1} failed ({reason}); retrying in {wait:.1f} s",
+                  file=sys.stderr, flush=True)
+            time.sleep(wait)
     got_size = part.stat().st_size
     if size is not None and got_size != size:
         part.unlink()
@@ -199,11 +205,16 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path
     return dest
 
 
-def _verify_file(path: Path, entry: dict) -> None:
+def _verify_file(path: Path, entry: dict, installing: str | None = None) -> None:
+    """Check one file against its registry entry. ``installing``: the set being downloaded (the file is then in
+    a staging folder that is deleted on failure, so the message names the set's file instead)."""
+    what = f"{installing}/{entry.get('name', path.name)}" if installing else str(path)
+    fix = ("nothing was installed; run the download again, or report the mirror if it persists" if installing
+           else f"delete {path.parent} and download again")
     if entry.get("sha256") and file_digest(path) != entry["sha256"]:
-        raise DownloadError(f"{path}: SHA-256 differs from the registry; delete {path.parent} and download again")
+        raise DownloadError(f"{what}: SHA-256 differs from the registry; {fix}")
     if entry.get("pixels_sha256") and pixels_digest(path) != entry["pixels_sha256"]:
-        raise DownloadError(f"{path}: pixels differ from the registry; delete {path.parent} and download again")
+        raise DownloadError(f"{what}: pixels differ from the registry; {fix}")
 
 
 def _install_files(spec: dict, staging: Path, downloads: Path, progress: bool) -> str:
@@ -220,7 +231,8 @@ def _install_files(spec: dict, staging: Path, downloads: Path, progress: bool) -
             atomic_write_bytes(target, got.read_bytes())
         else:  # e.g. the BSDS JPEG or T91 BMP originals, kept as lossless PNG
             write_image(target, read_image_uint8(got))
-        _verify_file(target, {"pixels_sha256": entry.get("pixels_sha256")} if not same_bytes else entry)
+        _verify_file(target, {"name": entry["name"], "pixels_sha256": entry.get("pixels_sha256")} if not same_bytes
+                     else entry, installing=spec.get("name", staging.parent.name))
     return "verified per file (SHA-256 of each file or of its pixels)"
 
 
@@ -246,13 +258,23 @@ def _install_archive(spec: dict, staging: Path, downloads: Path, progress: bool)
     by_name = {e["name"]: e for e in spec.get("files", [])}
     for p in images:
         if p.name in by_name:
-            _verify_file(staging / p.name, by_name[p.name])
+            _verify_file(staging / p.name, by_name[p.name], installing=staging.parent.name)
     shutil.rmtree(unpacked, ignore_errors=True)
     if src.get("sha256"):
         return "archive SHA-256 verified"
     if src.get("md5"):
         return f"archive MD5 verified (no published SHA-256; this copy's SHA-256 is {file_digest(archive)})"
     return f"UNVERIFIED (no published checksum; this copy's SHA-256 is {file_digest(archive)})"
+
+
+def _remove_empty_downloads(downloads: Path) -> None:
+    """After a failure: drop empty ``.part`` files and the folders left empty (a resumable ``.part`` stays)."""
+    for part in downloads.glob("*.part") if downloads.is_dir() else ():
+        if part.stat().st_size == 0:
+            part.unlink()
+    for folder in (downloads, downloads.parent):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
 
 
 def download_dataset(
@@ -296,6 +318,7 @@ def download_dataset(
         shutil.rmtree(staging.with_name(staging.name + "-unpacked"), ignore_errors=True)
         with contextlib.suppress(OSError):
             home.rmdir()  # only when empty: nothing half-installed is left under the set's name
+        _remove_empty_downloads(downloads)
         raise
     os.replace(staging, target)
     count = sum(1 for _ in target.iterdir())
