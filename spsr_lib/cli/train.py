@@ -3,11 +3,13 @@
 Stage 1 (``stage: psnr``, e.g. ``configs/psnr_x4.yaml``) pre-trains RRDBNet with L1; stage 2
 (``stage: spsr``, e.g. ``configs/paper_x4.yaml``) trains SPSR with G, D and D_grad starting from
 ``train.pretrained``. Several processes: ``torchrun --nproc_per_node N -m spsr_lib train CONFIG``.
+Ctrl-C (one process) ends the current step, saves a checkpoint and exits with status 130; ``--resume`` goes on.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,4 +32,8 @@ def run(args: argparse.Namespace) -> int:
         trainer.fit()
     finally:
         trainer.close()
+    if trainer.interrupted:  # Ctrl-C: the step ended and a checkpoint was saved
+        print(f"spsr train: interrupted at step {trainer.step}: checkpoint saved in {trainer.run_dir}; "
+              "--resume continues", file=sys.stderr)
+        return 130
     return 0

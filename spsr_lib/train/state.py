@@ -6,13 +6,15 @@ schedulers, the GradScaler, the EMA copy, the RNG states of python / numpy / tor
 the step, the epoch and the position inside the epoch (so the sampler resumes mid-epoch), and the
 resolved config. Files are ``<run>/checkpoints/state_<step:08d>.pt``, written through
 :func:`spsr_lib.io.atomic.atomic_torch_save` (a kill during the write leaves the previous file intact),
-the last ``keep_last`` are kept, and every entry loads with ``torch.load(weights_only=True)``.
+the last ``keep_last`` are kept, and every entry loads with ``torch.load(weights_only=True)``. The temporary
+files a kill during a write leaves are removed by the next run (:func:`remove_orphan_temps`).
 """
 
 from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,36 @@ def list_states(run_dir: Path) -> list[tuple[int, Path]]:
 def latest_state(run_dir: Path) -> Path | None:
     states = list_states(run_dir)
     return states[-1][1] if states else None
+
+
+def remove_orphan_temps(run_dir: Path) -> tuple[int, int]:
+    """Delete the temporary files a kill during a checkpoint write left (``checkpoints/.state_*.tmp.*``,
+    ``models/.G_*.tmp.*``: :func:`spsr_lib.io.atomic.atomic_path` names them so); returns (files, bytes).
+    Only the main process may call it, before it writes anything."""
+    run_dir = Path(run_dir)
+    found = [*checkpoint_dir(run_dir).glob(".state_*.tmp.*"), *(run_dir / "models").glob(".G_*.tmp.*")]
+    size = 0
+    for path in found:
+        try:
+            size += path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    return len(found), size
+
+
+def scheduler_state(s: torch.optim.lr_scheduler.LRScheduler) -> dict:
+    state = s.state_dict()
+    if isinstance(state.get("milestones"), Counter):  # weights_only loading has no Counter
+        state["milestones"] = dict(state["milestones"])
+    return state
+
+
+def load_scheduler(s: torch.optim.lr_scheduler.LRScheduler, state: dict) -> None:
+    state = dict(state)
+    if "milestones" in state:
+        state["milestones"] = Counter(state["milestones"])
+    s.load_state_dict(state)
 
 
 # ------------------------------------------------------------------------------------------------- RNG

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
+import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,8 @@ from spsr_lib.train.distributed import (
 from spsr_lib.train.ema import ModelEMA
 from spsr_lib.train.graph_step import GraphedTrainStep, check_cuda_graphs_supported, set_capturable
 from spsr_lib.train.log import RunLogger
-from spsr_lib.train.step import apply_branch_pretrain, psnr_step, spsr_step
+from spsr_lib.train.resume import check_savable, resume_trainer
+from spsr_lib.train.step import psnr_step, spsr_step
 from spsr_lib.train.warm_start import load_pretrained
 
 
@@ -69,20 +71,6 @@ def build_generator(cfg: Config) -> nn.Module:
     return SPSRNet(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale, taps=m.taps)
 
 
-def _scheduler_state(s: torch.optim.lr_scheduler.LRScheduler) -> dict:
-    state = s.state_dict()
-    if isinstance(state.get("milestones"), Counter):  # weights_only loading has no Counter
-        state["milestones"] = dict(state["milestones"])
-    return state
-
-
-def _load_scheduler(s: torch.optim.lr_scheduler.LRScheduler, state: dict) -> None:
-    state = dict(state)
-    if "milestones" in state:
-        state["milestones"] = Counter(state["milestones"])
-    s.load_state_dict(state)
-
-
 class Trainer:
     """Build everything a config asks for; :meth:`fit` trains, resuming when ``resume`` is set."""
 
@@ -103,6 +91,14 @@ class Trainer:
                               f"{self.dist.world_size} processes; the batch size is the global batch")
         self.local_batch = cfg.data.batch_size // self.dist.world_size
         self.run_dir = cfg.out_path
+        if self.dist.is_main:  # before any work: an output_dir that cannot be written, or a kill's leftovers
+            from spsr_lib.io.atomic import check_output_dir
+
+            check_output_dir(self.run_dir, "output_dir")
+            n_tmp, tmp_bytes = train_state.remove_orphan_temps(self.run_dir)
+            if n_tmp:
+                print(f"note: {self.run_dir}: removed {n_tmp} temporary file(s) ({tmp_bytes / 2**20:.1f} MB) left by "
+                      "an interrupted checkpoint write")
         if self.dist.is_main and not resume and train_state.latest_state(self.run_dir):
             raise SPSRError(f"{self.run_dir}: already holds training checkpoints; pass --resume to continue, "
                             "or choose another run with --set output_dir=...")
@@ -121,7 +117,8 @@ class Trainer:
             self._build_data()
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.g_phase: str | None = None
-        self.stopped_early = False  # set when train.time_limit_s ends fit() before niter
+        self.stopped_early = False  # set when train.time_limit_s (or Ctrl-C) ends fit() before niter
+        self.interrupted = False  # set by the first Ctrl-C during fit(): the step ends, a checkpoint is saved
         if resume:
             self._resume()
             for opt in (self.opt_G, self.opt_D, self.opt_D_grad):  # load_state_dict restored the saved flag
@@ -229,6 +226,7 @@ class Trainer:
         if self.train_set is None:
             raise SPSRError("Trainer(build_data=False) cannot fit(); build it with the training data")
         t_last = t_start = time.perf_counter()
+        restore_sigint = self._defer_sigint()
         try:
             while self.step < cfg.train.niter and not self.stopped_early:
                 self.train_set.set_epoch(self.epoch)
@@ -253,9 +251,14 @@ class Trainer:
                     if self.val_images and (self.step % cfg.logging.val_freq == 0 or self.step == cfg.train.niter):
                         self.validate()
                     out_of_time = self._out_of_time(t_start)
-                    if self.step % cfg.logging.save_freq == 0 or self.step == cfg.train.niter or out_of_time:
+                    if self.step % cfg.logging.save_freq == 0 or self.step == cfg.train.niter or out_of_time \
+                            or self.interrupted:
                         self.save()
-                    if out_of_time:
+                    if self.interrupted:
+                        self.stopped_early = True
+                        log.message(f"[{cfg.name}] interrupted (Ctrl-C) at step {self.step}: checkpoint saved, "
+                                    "--resume continues")
+                    elif out_of_time:
                         self.stopped_early = True
                         log.message(f"[{cfg.name}] train.time_limit_s={cfg.train.time_limit_s:g} reached at step "
                                     f"{self.step}: checkpoint saved, --resume continues")
@@ -265,9 +268,26 @@ class Trainer:
                     self.epoch += 1
                     self.batch_in_epoch = 0
         finally:
+            restore_sigint()
             log.close()
+        if self.interrupted:
+            return last
         log.message(f"[{cfg.name}] done at step {self.step}; generator: {self.run_dir / 'models'}")
         return last
+
+    def _defer_sigint(self):
+        """Ctrl-C during fit() ends the current step, saves a checkpoint and stops (a second one stops at once).
+        Single process only: under torchrun the ranks would not agree on the step. Returns the undo."""
+        if self.dist.enabled or threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def on_sigint(signum, frame):
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = True
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        return lambda: signal.signal(signal.SIGINT, previous)
 
     def _out_of_time(self, t_start: float) -> bool:
         """True once ``train.time_limit_s`` has passed (rank 0's clock decides for every rank)."""
@@ -325,13 +345,14 @@ class Trainer:
             if net is not None:
                 payload[k] = net.state_dict()
                 payload[f"opt_{k}"] = opts[k].state_dict()
-                payload[f"sched_{k}"] = _scheduler_state(self.schedulers[k])
+                payload[f"sched_{k}"] = train_state.scheduler_state(self.schedulers[k])
         return payload
 
     def save(self) -> Path | None:
         """Rank 0 writes the full training state and the generator; every rank waits for it."""
         path = None
         if self.dist.is_main:
+            check_savable(self)  # never a checkpoint of NaN/Inf or diverged weights
             path = train_state.save_state(self.run_dir, self.step, self.state_payload(), self.cfg.logging.keep_last)
             self._export_generator()
         barrier(self.dist)
@@ -347,29 +368,4 @@ class Trainer:
             old.unlink(missing_ok=True)
 
     def _resume(self) -> None:
-        path = train_state.latest_state(self.run_dir)
-        if path is None:
-            raise SPSRError(f"{self.run_dir}: no checkpoints/state_*.pt to resume from; run without --resume")
-        state = train_state.load_state(path, map_location="cpu")  # RNG states must stay CPU tensors
-        if state.get("stage") != self.cfg.stage:
-            raise SPSRError(f"{path}: is a '{state.get('stage')}' stage checkpoint but the config says "
-                            f"'{self.cfg.stage}'; use the run's own config.yaml")
-        for k, opt in (("G", self.opt_G), ("D", self.opt_D), ("D_grad", self.opt_D_grad)):
-            net = getattr(self, k)
-            if net is None:
-                continue
-            if k not in state:
-                raise SPSRError(f"{path}: has no {k} but the config builds one; resume with the run's config.yaml")
-            net.load_state_dict(state[k])
-            opt.load_state_dict(state[f"opt_{k}"])
-            _load_scheduler(self.schedulers[k], state[f"sched_{k}"])
-        self.scaler.load_state_dict(state["scaler"])
-        if self.ema is not None and state.get("ema"):
-            self.ema.load_state_dict(state["ema"])
-        self.step, self.epoch, self.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(
-            state["batch_in_epoch"])
-        if int(state.get("world_size", 1)) != self.dist.world_size and self.dist.is_main:
-            print(f"note: {path} was written by {state['world_size']} processes, resuming with "
-                  f"{self.dist.world_size}: the data order of the current epoch changes")
-        train_state.restore_rng(state["rng"])
-        apply_branch_pretrain(self, self.step + 1)
+        resume_trainer(self)  # spsr_lib.train.resume: refuses a changed architecture, applies changed lr/betas

@@ -1,0 +1,161 @@
+"""``spsr train`` on the hostile corpus (issue 19): bad values, bad places, bad images, divergence, resume, Ctrl-C.
+
+All in-process on a tiny stage-1 RRDBNet (nf=4, nb=1, 8 px LR patches); the kill test is the one subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests import corpus
+from tests.cli.conftest import one_error_line, run_spsr, tree
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def train_images(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("train")
+    for k in range(4):
+        corpus.good_png(folder / f"p{k}.png", side=40, seed=k)
+    return folder
+
+
+def tiny_args(config: Path, run: Path, images: Path, *extra: str) -> list[str]:
+    sets = ["stage=psnr", "model.nf=4", "model.nb=1", "model.gc=4", "data.patch_size=32", "data.batch_size=2",
+            f"data.train={images}", "data.val=null", "train.niter=4", "logging.log_freq=1", "logging.save_freq=2",
+            "logging.tensorboard=false", "logging.progress=false", f"output_dir={run}", "runtime.device=cpu",
+            "runtime.num_threads=1", "train.lr_g=1e-3", *extra]
+    return ["train", str(config), *[a for s in sets for a in ("--set", s)]]
+
+
+@pytest.fixture()
+def config(tmp_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text("name: tiny\n")
+    return path
+
+
+def lr_log(run: Path) -> list[float]:
+    rows = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines() if ln.strip()]
+    return [r["lr_G"] for r in rows if "lr_G" in r]
+
+
+def test_bad_config_values_are_one_line_naming_the_key(tmp_path, capsys, config, train_images):
+    assert len(corpus.BAD_CONFIG_VALUES) >= 12
+    for override, key in corpus.BAD_CONFIG_VALUES:
+        run = tmp_path / "run"
+        res = run_spsr(capsys, *tiny_args(config, run, train_images, override))
+        try:
+            one_error_line(res, key)
+        except AssertionError as exc:
+            raise AssertionError(f"--set {override}: {exc}") from None
+        assert not run.exists(), f"--set {override}: created the run folder"
+
+
+def test_bad_places_and_images_are_one_line(tmp_path, capsys, config, train_images):
+    bomb_set = tmp_path / "bombs"
+    bomb_set.mkdir()
+    corpus.bomb_png(bomb_set / "a.png")
+    corpus.good_png(bomb_set / "b.png", side=40)
+    cases = [
+        ("output_under_a_file", [f"output_dir={corpus.under_a_file(tmp_path)}"], ["is under", "output_dir"]),
+        ("bomb_in_train_set", [f"data.train={bomb_set}"], ["a.png", "decompression bomb"]),
+    ]
+    for name, extra, names in cases:
+        before = tree(tmp_path)
+        res = run_spsr(capsys, *tiny_args(config, tmp_path / f"run_{name}", train_images, *extra))
+        try:
+            one_error_line(res, *names)
+        except AssertionError as exc:
+            raise AssertionError(f"case {name}: {exc}") from None
+        assert tree(tmp_path) == before, f"case {name}: wrote files"
+
+
+def test_diverged_weights_are_never_saved(tmp_path, capsys, config, train_images):
+    run = tmp_path / "run"
+    res = run_spsr(capsys, *tiny_args(config, run, train_images, "train.lr_g=1e30", "logging.save_freq=1"))
+    line = one_error_line(res, "no checkpoint was written", "train.lr_g")
+    assert "step 1" in line
+    assert not list(run.glob("checkpoints/*")) and not list(run.glob("models/*"))
+
+
+def test_resume_applies_changed_optimiser_settings_and_refuses_a_changed_architecture(tmp_path, capsys, config,
+                                                                                   train_images):
+    run = tmp_path / "run"
+    assert run_spsr(capsys, *tiny_args(config, run, train_images)).rc == 0
+    assert lr_log(run) == [1e-3] * 4
+    saved = tree(run / "checkpoints")
+    res = run_spsr(capsys, *tiny_args(config, run, train_images, "model.nf=8"), "--resume")
+    one_error_line(res, "model.nf 4 -> 8", "another architecture")
+    assert tree(run / "checkpoints") == saved
+    res = run_spsr(capsys, *tiny_args(config, run, train_images, "train.niter=6", "train.lr_g=1e-5"), "--resume")
+    assert res.rc == 0, res.err_lines
+    assert "train.lr_g 0.001 -> 1e-05" in res.out
+    assert lr_log(run)[-2:] == [1e-5, 1e-5]
+
+
+def test_ctrl_c_saves_a_checkpoint_then_exits_130(tmp_path, capsys, config, train_images, monkeypatch):
+    from spsr_lib.train.trainer import Trainer
+
+    real = Trainer.train_step
+
+    def step_then_ctrl_c(self, lr, hr):
+        out = real(self, lr, hr)
+        if self.step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_ctrl_c)
+    run = tmp_path / "run"
+    res = run_spsr(capsys, *tiny_args(config, run, train_images, "train.niter=10", "logging.save_freq=100"))
+    assert res.rc == 130
+    assert [ln for ln in res.err_lines if "interrupted at step 3" in ln and "--resume" in ln]
+    assert sorted(tree(run / "checkpoints")) == ["state_00000003.pt"]
+
+
+KILLER = textwrap.dedent("""
+    import os, signal, sys, torch
+    real, calls = torch.save, []
+
+    def dying_save(obj, f, *args, **kwargs):  # the second training state: half written, then SIGKILL
+        calls.append(f)
+        if len(calls) == 2:
+            with open(f, "wb") as fh:
+                fh.write(b"x" * 65536)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(obj, f, *args, **kwargs)
+
+    torch.save = dying_save
+    from spsr_lib.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_a_kill_during_a_checkpoint_write_leaves_temps_that_the_next_run_removes(tmp_path, capsys, config,
+                                                                                   train_images):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", KILLER, *tiny_args(config, run, train_images)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    temps = list((run / "checkpoints").glob(".state_*.tmp.*"))
+    assert len(temps) == 1 and temps[0].stat().st_size == 65536  # what the kill left
+    assert sorted(p.name for p in (run / "checkpoints").glob("state_*.pt")) == ["state_00000002.pt"]
+    res = run_spsr(capsys, *tiny_args(config, run, train_images), "--resume")
+    assert res.rc == 0, res.err_lines
+    assert "removed 1 temporary file(s)" in res.out
+    assert not [p for p in run.rglob(".*.tmp.*")], "temporary files survived the next run"
+    assert sorted(p.name for p in (run / "checkpoints").glob("state_*.pt")) == ["state_00000002.pt",
+                                                                                   "state_00000004.pt"]
