@@ -33,9 +33,6 @@ import sys
 import time
 from pathlib import Path
 
-COLUMNS = (("psnr_y", "PSNR", "{:.2f}"), ("ssim_y", "SSIM", "{:.4f}"), ("lpips", "LPIPS", "{:.4f}"),
-           ("colour_shift", "colour shift", "{:.2f}"), ("grad_psnr", "GradPSNR", "{:.2f}"))
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -129,19 +126,6 @@ def collect(args: argparse.Namespace, variants: dict[str, list[str]]) -> dict:
     return result
 
 
-def table(result: dict) -> str:
-    """Markdown: one row per variant and validation step."""
-    head = "| variant | step | " + " | ".join(c[1] for c in COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 2)]
-    for name, v in result["variants"].items():
-        for r in v["val"]:
-            cells = [fmt.format(r[k]) if r.get(k) is not None else "n/a" for k, _, fmt in COLUMNS]
-            lines.append(f"| {name} | {r['step']} | " + " | ".join(cells) + " |")
-        if not v["val"]:
-            lines.append(f"| {name} | not run | " + " | ".join("" for _ in COLUMNS) + " |")
-    return "\n".join(lines)
-
-
 def run_all(args: argparse.Namespace, variants: dict[str, list[str]]) -> None:
     threads = args.threads or max(1, 2 // max(args.jobs, 1))
     if args.jobs <= 1:
@@ -188,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     except SPSRError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    text = table(result)
+    from spsr_lib.train.probe_report import probe_table
+
+    text = probe_table(result)
     atomic_write_text(Path(args.out) / "probe.json", json.dumps(result, indent=1))
     atomic_write_text(Path(args.out) / "probe.md", f"Stage-2 probe, {result['machine']}\n\n{text}\n")
     print(text)

@@ -136,3 +136,25 @@ def test_probe_bad_variants_file_is_one_line_error(tmp_path, capsys):
     assert probe.main([str(tmp_path / "b.yaml"), "--variants", str(bad), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "v.yaml" in err and "\n" not in err
+
+
+def test_probe_report_table_series_and_errors(tmp_path):
+    from spsr_lib.errors import SPSRError
+    from spsr_lib.train.probe_report import last_records, probe_table, read_probe, series
+
+    rec = {"psnr_y": 28.0, "ssim_y": 0.8, "lpips": 0.25, "colour_shift": 3.0, "grad_psnr": 23.0}
+    result = {"variants": {"a": {"val": [{"step": 0, **rec}, {"step": 10, **rec, "colour_shift": 1.234}]},
+                           "b": {"val": []}}}
+    (tmp_path / "probe.json").write_text(json.dumps(result))
+    result = read_probe(tmp_path / "probe.json")
+    text = probe_table(result)
+    assert "| a | 10 | 28.00 | 0.8000 | 0.2500 | 1.23 | 23.00 |" in text and "| b | not run |" in text
+    assert "| a | 0 |" not in probe_table(result, steps=[10])
+    assert series(result, "colour_shift") == {"a": ([0, 10], [3.0, 1.234]), "b": ([], [])}
+    assert last_records(result) == {"a": {"step": 10, **rec, "colour_shift": 1.234}}
+    assert last_records(result, step=0)["a"]["colour_shift"] == 3.0
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(SPSRError, match="bad.json"):
+        read_probe(tmp_path / "bad.json")
+    with pytest.raises(SPSRError, match="stage2_probe"):
+        read_probe(tmp_path / "missing.json")
