@@ -32,6 +32,7 @@ __all__ = [
     "ema",
     "loss_curves",
     "metric_bars",
+    "probe_curves",
 ]
 
 # metrics where lower is better (the bar chart says which way is good)
@@ -286,3 +287,26 @@ def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
         ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def probe_curves(result: Mapping[str, Any], keys: Sequence[str] = ("psnr_y", "lpips", "colour_shift"),
+                 panel: float = 3.6):
+    """One panel per validation metric of a stage-2 probe (``scripts/stage2_probe.py``), a line per variant."""
+    from spsr_lib.train.probe_report import series
+
+    titles = {"psnr_y": "Set5 PSNR Y (dB)", "lpips": "LPIPS (lower is better)", "ssim_y": "SSIM",
+              "colour_shift": "colour shift (grey levels)", "grad_psnr": "gradient-map PSNR (dB)"}
+    fig, axes = _figure(1, len(keys), panel, aspect=0.8)
+    for ax, key in zip(axes[0], keys):
+        for name, (steps, values) in series(dict(result), key).items():
+            if steps:
+                ax.plot(steps, values, marker="o", ms=3, label=name)
+        if key == "colour_shift":
+            ax.axhline(2.0, color="grey", ls=":", lw=1)
+        ax.set_title(titles.get(key, key), fontsize=10)
+        ax.set_xlabel("GAN-stage step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+

@@ -134,3 +134,16 @@ def test_metric_bars_heights_and_direction():
     assert [p.get_height() for p in ssim.patches] == [0.7]  # L1 has no SSIM: no bar
     assert "higher is better" in psnr.get_title() and "lower is better" in lpips.get_title()
     assert [t.get_text() for t in psnr.get_xticklabels()] == ["L1", "SPSR"]
+
+
+def test_probe_curves_plot_each_variant_per_metric():
+    rec = {"psnr_y": 28.0, "lpips": 0.25}
+    result = {"variants": {"a": {"val": [{"step": 0, **rec, "colour_shift": 9.0},
+                                         {"step": 50, **rec, "colour_shift": 1.5}]},
+                           "b": {"val": [{"step": 0, **rec, "colour_shift": 4.0}]}}}
+    fig = plots.probe_curves(result, keys=("psnr_y", "colour_shift"))
+    ax_psnr, ax_shift = fig.axes
+    assert [ln.get_label() for ln in ax_psnr.get_lines()] == ["a", "b"]
+    a_line = ax_shift.get_lines()[0]
+    assert list(a_line.get_xdata()) == [0, 50] and list(a_line.get_ydata()) == [9.0, 1.5]
+    assert any(list(ln.get_ydata()) == [2.0, 2.0] for ln in ax_shift.get_lines())  # the 2-grey-level mark
