@@ -6,12 +6,20 @@ The notebooks in ``notebooks/`` are generated from percent-format sources in ``n
 format jupytext and VS Code read), so they are reviewed and edited as plain Python.
 
     python scripts/build_notebooks.py                 # rebuild all notebooks (no outputs)
-    python scripts/build_notebooks.py --execute       # rebuild and run them in fast mode (SPSR_FAST=1)
+    python scripts/build_notebooks.py --execute       # rebuild and run them in laptop mode (the committed outputs)
     python scripts/build_notebooks.py --execute 03    # only notebooks whose name starts with 03
+    python scripts/build_notebooks.py --execute --fast   # SPSR_FAST=1 (what nbval runs; do not commit these)
+    python scripts/build_notebooks.py --execute --full   # SPSR_FULL=1 (the paper's config, the full ablation)
     python scripts/build_notebooks.py --check         # do the committed notebooks match their sources?
 
-Executed notebooks are cleaned before they are written: kernelspec ``python3``, no widget state or
-timing metadata, and an error if an output contains an absolute path of this machine.
+The three modes are stated at the top of every notebook: fast (``SPSR_FAST=1``, CI, seconds), laptop (the
+default: real-size images, the shipped demo weights and the committed ablation results, minutes on a 2-core
+CPU) and full (``SPSR_FULL=1``). The committed outputs come from the laptop mode.
+
+Executed notebooks are cleaned before they are written: kernelspec ``python3``, no timing metadata, the
+widget state kept (nbclient's ``store_widget_state``, pruned to the widgets the outputs show) so JupyterLab
+draws the sliders from the file, the notebook's wall time appended to its run-info line, and an error if an
+output contains an absolute path of this machine.
 """
 
 from __future__ import annotations
@@ -67,39 +75,114 @@ def _abs_path_patterns() -> list[str]:
     return sorted(p for p in pats if p and p != "/")
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+TEXT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex")
+RUN_INFO_CELL = "# run info"
+MODES = {"fast": {"SPSR_FAST": "1"}, "laptop": {}, "full": {"SPSR_FULL": "1"}}
+
+
+def widget_views(nb) -> list[str]:
+    """The model ids of every widget output in the notebook, in order."""
+    return [out["data"][WIDGET_VIEW]["model_id"] for cell in nb["cells"] for out in cell.get("outputs", [])
+            if WIDGET_VIEW in out.get("data", {})]
+
+
+def widget_models(nb) -> dict:
+    """The stored widget state: model id -> {model_name, model_module, state, buffers?}."""
+    return nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+
+
+def _references(value) -> list[str]:
+    if isinstance(value, str):
+        return [value[len("IPY_MODEL_"):]] if value.startswith("IPY_MODEL_") else []
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in _references(v)]
+    if isinstance(value, (list, tuple)):
+        return [r for v in value for r in _references(v)]
+    return []
+
+
+def reachable_models(nb) -> tuple[set[str], set[str]]:
+    """(model ids the widget outputs need, the ones among them missing from the stored state)."""
+    models, seen, missing = widget_models(nb), set(), set()
+    todo = list(widget_views(nb))
+    while todo:
+        mid = todo.pop()
+        if mid in seen:
+            continue
+        seen.add(mid)
+        if mid not in models:
+            missing.add(mid)
+            continue
+        todo += _references(models[mid].get("state", {}))
+    return seen, missing
+
+
+def _output_text(out) -> str:
+    data = out.get("data", {})
+    text = str(out.get("text", "")) + "".join(str(data.get(m, "")) for m in TEXT_MIMES)
+    return text + "".join(out.get("traceback", []))
+
+
 def clean(nb: nbformat.NotebookNode) -> list[str]:
-    """Drop machine-specific metadata; return the outputs that leak this machine's absolute paths."""
+    """Drop machine-specific metadata (the widget state stays, pruned to what the outputs show); return the
+    outputs that leak this machine's absolute paths."""
+    widgets = nb.metadata.get("widgets")
+    if widgets:
+        keep, _ = reachable_models(nb)
+        state = widgets[WIDGET_STATE]
+        state["state"] = {k: v for k, v in state["state"].items() if k in keep}
     nb.metadata = {"kernelspec": dict(KERNELSPEC),
                    "language_info": {"name": "python", "pygments_lexer": "ipython3"}}
+    if widgets and widgets[WIDGET_STATE]["state"]:
+        nb.metadata["widgets"] = widgets
     leaks = []
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("collapsed", None)
         for out in cell.get("outputs", []):
             out.get("metadata", {}).pop("execution", None)
-            text = str(out.get("text", "")) + str(out.get("data", {}).get("text/plain", ""))
-            text += "".join(out.get("traceback", []))
-            leaks += [f"{cell.id}: {p}" for p in _abs_path_patterns() if p in text]
+            leaks += [f"{cell.id}: {p}" for p in _abs_path_patterns() if p in _output_text(out)]
+    for mid, model in widget_models(nb).items():  # descriptions, options, labels (not the image buffers)
+        text = str({k: v for k, v in model.get("state", {}).items() if isinstance(v, (str, list, tuple))})
+        leaks += [f"widget {mid}: {p}" for p in _abs_path_patterns() if p in text]
     return sorted(set(leaks))
 
 
-def execute(nb: nbformat.NotebookNode, name: str, fast: bool, timeout: int) -> nbformat.NotebookNode:
+def stamp_run_time(nb: nbformat.NotebookNode, seconds: float) -> bool:
+    """Append the notebook's wall time to its run-info line (the output of the ``# run info`` cell)."""
+    took = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.lstrip().startswith(RUN_INFO_CELL):
+            for out in cell.outputs:
+                if out.get("output_type") == "stream" and " mode | " in out.get("text", ""):
+                    lines = out["text"].rstrip("\n").split("\n")
+                    lines[0] += f" | whole notebook {took} (scripts/build_notebooks.py --execute)"
+                    out["text"] = "\n".join(lines) + "\n"
+                    return True
+    return False
+
+
+def execute(nb: nbformat.NotebookNode, name: str, mode: str, timeout: int) -> nbformat.NotebookNode:
     from nbclient import NotebookClient
 
     env_backup = dict(os.environ)
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
-    if fast:
-        os.environ["SPSR_FAST"] = "1"
-    else:
-        os.environ.pop("SPSR_FAST", None)
+    for var in ("SPSR_FAST", "SPSR_FULL"):
+        os.environ.pop(var, None)
+    os.environ.update(MODES[mode])
     try:
         t0 = time.perf_counter()
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                        resources={"metadata": {"path": str(NB_DIR)}}).execute()
-        print(f"{name}: executed in {time.perf_counter() - t0:.0f} s", flush=True)
+        took = time.perf_counter() - t0
+        print(f"{name}: executed in {mode} mode in {took:.0f} s", flush=True)
     finally:
         os.environ.clear()
         os.environ.update(env_backup)
+    if not stamp_run_time(nb, took):
+        print(f"{name}: no run-info line (a '{RUN_INFO_CELL}' cell printing spsr_lib.run_info(mode=...))", flush=True)
     return nb
 
 
@@ -128,8 +211,11 @@ def check(paths: list[Path]) -> int:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("only", nargs="*", help="notebook name prefixes, e.g. 00 03")
-    ap.add_argument("--execute", action="store_true", help="run the notebooks and store their outputs")
-    ap.add_argument("--full", action="store_true", help="with --execute: full mode (no SPSR_FAST)")
+    ap.add_argument("--execute", action="store_true",
+                    help="run the notebooks (laptop mode unless --fast/--full) and store their outputs")
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--fast", action="store_true", help="with --execute: fast mode (SPSR_FAST=1, CI)")
+    group.add_argument("--full", action="store_true", help="with --execute: full mode (SPSR_FULL=1, heavy)")
     ap.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     ap.add_argument("--check", action="store_true", help="only check that notebooks match their sources")
     args = ap.parse_args(argv)
@@ -145,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     for src in paths:
         name = f"{src.stem}.ipynb"
         nb = build(src)
-        leaks = clean(execute(nb, name, fast=not args.full, timeout=args.timeout)) if args.execute else []
+        mode = "fast" if args.fast else "full" if args.full else "laptop"
+        leaks = clean(execute(nb, name, mode=mode, timeout=args.timeout)) if args.execute else []
         nbformat.validate(nb)
         atomic_write_text(NB_DIR / name, nbformat.writes(nb) + "\n")
         print(f"wrote notebooks/{name} ({len(nb.cells)} cells)", flush=True)

@@ -49,13 +49,14 @@ _EXPORTS: dict[str, str] = {
 }
 
 # modules reachable as attributes (``spsr_lib.metrics.psnr``, ``from spsr_lib import widgets``): name -> module.
-# ``widgets`` and ``plots`` keep their old short names; they live in ``spsr_lib.notebook``.
+# ``widgets``, ``plots`` and ``tables`` are short names of modules in ``spsr_lib.notebook``.
 _SUBMODULES: dict[str, str] = {
     "metrics": "spsr_lib.metrics",
     "losses": "spsr_lib.losses",
     "errors": "spsr_lib.errors",
     "widgets": "spsr_lib.notebook.widgets",
     "plots": "spsr_lib.notebook.plots",
+    "tables": "spsr_lib.notebook.tables",
 }
 
 __all__ = ["__version__", *_EXPORTS, *sorted(_SUBMODULES)]

@@ -22,18 +22,34 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_info(fast: bool | None = None) -> str:
-    """``"spsr-kit 0.1.0 | torch 2.14.1 | fast mode | AMD EPYC, 2 CPU cores, 1 threads | no GPU"``.
+MODES = ("fast", "laptop", "full")
 
-    ``fast`` names the notebooks' ``SPSR_FAST`` mode; None leaves the mode out.
+
+def notebook_mode(environ=None) -> str:
+    """The notebooks' mode from the environment: ``SPSR_FAST=1`` "fast" (CI, seconds), ``SPSR_FULL=1`` "full"
+    (the heavy paths: the paper's config, the full ablation), else "laptop" (the default: real-size images in
+    minutes on a 2-core CPU). Fast wins when both are set."""
+    env = os.environ if environ is None else environ
+    return "fast" if env.get("SPSR_FAST") else "full" if env.get("SPSR_FULL") else "laptop"
+
+
+def run_info(fast: bool | None = None, mode: str | None = None) -> str:
+    """``"spsr-kit 0.1.0 | torch 2.14.1 | laptop mode | AMD EPYC, 2 CPU cores, 2 threads | no GPU"``.
+
+    ``mode`` names the notebooks' mode (:data:`MODES`); ``fast`` is the older spelling (True: "fast", False:
+    "full"). Neither leaves the mode out.
     """
     import torch
 
     from spsr_lib.version import __version__
 
+    if mode is None and fast is not None:
+        mode = "fast" if fast else "full"
+    if mode is not None and mode not in MODES:
+        raise ValueError(f"run_info: mode must be one of {', '.join(MODES)}, got {mode!r}")
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    mode = "" if fast is None else f" | {'fast' if fast else 'full'} mode"
-    return (f"spsr-kit {__version__} | torch {torch.__version__}{mode} | {cpu_name()}, {os.cpu_count()} CPU cores, "
+    shown = "" if mode is None else f" | {mode} mode"
+    return (f"spsr-kit {__version__} | torch {torch.__version__}{shown} | {cpu_name()}, {os.cpu_count()} CPU cores, "
             f"{torch.get_num_threads()} threads | {gpu}")
 
 

@@ -31,6 +31,7 @@ MODULE_NAMES = {
                 "gradient_psnr", "gradient_l1", "MODES", "MODE_DESCRIPTIONS", "MetricInputError", "rgb_to_y"],
     "widgets": ["compare_slider", "as_image", "wipe", "blend", "crop_box", "crop_zoom", "diff_heatmap"],
     "plots": ["show_images", "side_by_side", "difference_crops", "wipe_figure", "loss_curves", "metric_bars"],
+    "tables": ["table", "Table", "format_value"],
     "losses": ["PerceptualLoss", "pixel_loss", "gan_generator_loss", "gan_discriminator_loss"],
     "errors": ["SPSRError", "ConfigError", "CheckpointError", "WeightsUnavailableError"],
 }
