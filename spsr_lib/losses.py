@@ -114,8 +114,9 @@ class PerceptualLoss(nn.Module):
             p.requires_grad_(False)
         self.features.eval()
         self.criterion = criterion
-        self.taps = dict(taps) if taps else {len(features) - 1: 1.0}
-        if max(self.taps) >= len(features) or min(self.taps) < 0:
+        # None: the whole trunk, any nn.Module (the paper); taps index the layers of an nn.Sequential trunk
+        self.taps = dict(taps) if taps else None
+        if self.taps is not None and (max(self.taps) >= len(features) or min(self.taps) < 0):
             raise ValueError(f"perceptual taps {sorted(self.taps)} outside the {len(features)} feature layers")
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
@@ -141,6 +142,10 @@ class PerceptualLoss(nn.Module):
         return out
 
     def forward(self, sr: Tensor, hr: Tensor) -> Tensor:
+        if self.taps is None:
+            with torch.no_grad():
+                target = self.extract(hr)
+            return pixel_loss(self.extract(sr), target.detach(), self.criterion)
         with torch.no_grad():
             target = self.extract_taps(hr)
         feats = self.extract_taps(sr)
