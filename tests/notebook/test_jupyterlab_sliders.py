@@ -28,8 +28,9 @@ def test_slider_moves_the_image_in_jupyterlab(tmp_path):
     found = _load_script().find_browser()
     if isinstance(found, str):
         pytest.skip(found)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path), "--timeout", "180"],
+    out = subprocess.run([sys.executable, str(SCRIPT), "--probe", "--out", str(tmp_path), "--timeout", "180"],
                          capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stdout + out.stderr
     assert (tmp_path / "slider_before.png").stat().st_size > 0
     assert (tmp_path / "slider_after.png").stat().st_size > 0
+
