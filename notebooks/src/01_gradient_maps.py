@@ -12,8 +12,14 @@
 # **Paper**: Sec. 3.1 (Eq. 1, the gradient map M(I) = ‖∇I‖₂) and Fig. 2; the losses built on it are
 # in Sec. 3.3 (notebook 03).
 #
-# **Modes**: `SPSR_FAST=1` uses small crops; the outputs stored here come from the run described by
-# the "run info" line.
+# **Modes** (the "run info" line below names the one that produced the stored outputs, and how long it took):
+# - `SPSR_FAST=1` (what `make test` and CI set): 128-px crops, seconds;
+# - the default, *laptop* mode: the whole photos at full size (camera and astronaut 512×512, chelsea
+#   448×300) and the shipped demo weights, about a minute on 2 CPU cores; the stored outputs come from it;
+# - `SPSR_FULL=1`: nothing heavier exists here, it is the laptop mode.
+#
+# JupyterLab draws the slider of section 6 from the file, without running anything, once the notebook is
+# trusted (`make lab` trusts the course; or `jupyter trust notebooks/*.ipynb`); GitHub shows the figure under it.
 
 # %%
 import os
@@ -25,17 +31,19 @@ from IPython.display import display
 from skimage import data
 
 import spsr_lib
-from spsr_lib import plots, widgets
+from spsr_lib import plots, tables, widgets
 from spsr_lib.io.images import to_tensor
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+FULL = bool(os.environ.get("SPSR_FULL")) and not FAST  # the heavy paths (none in this notebook)
+MODE = "fast" if FAST else "full" if FULL else "laptop"
 torch.manual_seed(0)
 if FAST:
     torch.set_num_threads(1)  # small inputs: one thread avoids OpenMP spin-waits on a shared CPU
 
 # %%
 # run info: which mode and hardware produced the outputs stored in this notebook
-print(spsr_lib.run_info(fast=FAST))
+print(spsr_lib.run_info(mode=MODE))
 
 # %% [markdown]
 # ## 1. The operator, number by number
@@ -67,9 +75,8 @@ print("flat region value:", f"{spsr_lib.gradient_map(torch.full((1, 1, 5, 5), 0.
 # largest possible is √2).
 
 # %%
-size = 128 if FAST else 384
 camera = np.stack([data.camera()] * 3, axis=-1)  # grey photo with thin structures (tripod, buildings)
-hr = camera[96:96 + size, 160:160 + size] if FAST else camera[64:64 + size, 64:64 + size]
+hr = camera[96:96 + 128, 160:160 + 128] if FAST else camera  # fast: a crop; else the whole 512x512 photo
 grad_hr = spsr_lib.gradient_map(to_tensor(hr))
 plots.show_images({"HR": hr, "M(HR)": widgets.as_image(grad_hr, vmax=0.5)});
 
@@ -84,14 +91,15 @@ plots.show_images({"HR": hr, "M(HR)": widgets.as_image(grad_hr, vmax=0.5)});
 # map, its target the HR one).
 
 # %%
-# NBVAL_CHECK_OUTPUT
 lr = spsr_lib.imresize(hr, 1 / 4)
 bicubic = spsr_lib.imresize(lr, 4)
 grads = {"HR": grad_hr, "bicubic x4": spsr_lib.gradient_map(to_tensor(bicubic))}
+rows = {}
 for name, g in grads.items():
     m = g.mean(1)
-    share = "  ".join(f">{t}: {(m > t).float().mean().item():6.2%}" for t in (0.1, 0.2, 0.3))
-    print(f"{name:11s} mean {m.mean().item():.4f} | pixels with M {share}")
+    rows[name] = {"mean M": m.mean().item(),
+                  **{f"pixels with M > {t}": f"{(m > t).float().mean().item():.2%}" for t in (0.1, 0.2, 0.3)}}
+tables.table(rows, index=f"{hr.shape[1]}x{hr.shape[0]} px", caption="gradient magnitude, mean over RGB")
 
 # %% [markdown]
 # A one-pixel line makes it concrete: its gradient peaks at 0.706 in HR and at about a third of that
@@ -123,10 +131,15 @@ plots.show_images({"LR (nearest x4)": np.kron(lr, np.ones((4, 4, 1), np.uint8)),
 #   holds the absolute values of the border pixels (zero padding on both sides).
 
 # %%
-# NBVAL_CHECK_OUTPUT
 x = to_tensor(hr)
 g1, g2 = spsr_lib.gradient_map(x, padding=1), spsr_lib.gradient_map(x, padding=2)
 print("input", tuple(x.shape), "| padding 1:", tuple(g1.shape), "| padding 2:", tuple(g2.shape))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+h, w = x.shape[-2:]
+print("padding 1 keeps H x W:", tuple(g1.shape[-2:]) == (h, w), "| padding 2 gives (H+2) x (W+2):",
+      tuple(g2.shape[-2:]) == (h + 2, w + 2))
 print("inner of padding 2 == padding 1:", torch.equal(g2[..., 1:-1, 1:-1], g1))
 ring = torch.sqrt(x[..., 0, :] ** 2 + 1e-6)  # top ring row: |border pixel| (its vertical neighbours are 0 and x)
 print("top ring == sqrt(x[0]^2 + 1e-6):", torch.allclose(g2[..., 0, 1:-1], ring), "| corner:", f"{g2[0, 0, 0, 0].item():.4g}")
@@ -161,6 +174,8 @@ print("M around a one-pixel dot:\n", np.round(spsr_map(dot)[1:6, 1:6, 0], 2))
 print("Sobel / 4 around the dot:\n", np.round(sobel_map(dot)[1:6, 1:6, 0], 2))
 edge_ratio = sobel_map(thin)[32, 29, 0] / spsr_map(thin)[32, 29, 0]
 print(f"straight line: Sobel / 4 divided by M = {edge_ratio:.3f}")
+
+# %%
 spsr_m, sobel_m = spsr_map(hr).mean(-1), sobel_map(hr).mean(-1)
 print(f"correlation of M(HR) and Sobel(HR): {np.corrcoef(spsr_m.ravel(), sobel_m.ravel())[0, 1]:.3f}")
 
@@ -183,10 +198,13 @@ model = spsr_lib.load_generator(weights) if weights.is_file() else spsr_lib.SPSR
 model.eval()
 print("model:", weights.name if weights.is_file() else "untrained SPSRNet (no weight file found)")
 
-n = 128 if FAST else 256
-top, left = (36, 160) if FAST else (0, 128)
-photos = {"astronaut": data.astronaut()[top:top + n, left:left + n], "camera": hr[:n, :n],
-          "chelsea": data.chelsea()[40:40 + n, 120:120 + n]}
+n = 128 if FAST else 512
+top, left = (36, 160) if FAST else (0, 0)
+if FAST:
+    photos = {"astronaut": data.astronaut()[top:top + n, left:left + n], "camera": hr[:n, :n],
+              "chelsea": data.chelsea()[40:40 + n, 120:120 + n]}
+else:  # the whole photos (each scene's versions share one size; the scenes need not)
+    photos = {"astronaut": data.astronaut(), "camera": hr, "chelsea": data.chelsea()[:, :448]}  # 451 -> 448: a multiple of 4
 eyes = (100 - top, 224 - left)  # between the astronaut's eyes
 scenes, images = {}, {}
 for name, photo in photos.items():

@@ -12,8 +12,15 @@
 #
 # **Paper**: Sec. 3.2 and Fig. 2 (architecture), Sec. 4.4 / Table 4 (the branch on other networks).
 #
-# **Modes**: `SPSR_FAST=1` uses a small input; the outputs stored here come from the run described by
-# the "run info" line.
+# **Modes** (the "run info" line below names the one that produced the stored outputs, and how long it took):
+# - `SPSR_FAST=1` (what `make test` and CI set): small crops, seconds;
+# - the default, *laptop* mode: the branch's prediction (sections 3-4) on the whole 512×512 photo with the
+#   shipped demo weights; the shape walk of section 2 runs the paper-size network (24.8 M parameters,
+#   untrained: shapes only) on a 128-px crop; about a minute on 2 CPU cores; the stored outputs come from it;
+# - `SPSR_FULL=1`: nothing heavier exists here, it is the laptop mode.
+#
+# JupyterLab draws the slider of section 3 from the file, without running anything, once the notebook is
+# trusted (`make lab` trusts the course; or `jupyter trust notebooks/*.ipynb`); GitHub shows the figure under it.
 
 # %%
 import os
@@ -30,13 +37,15 @@ from spsr_lib.io.images import to_tensor, to_uint8
 from spsr_lib.models.guidance import GradientGuidedSR, SRResNet
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+FULL = bool(os.environ.get("SPSR_FULL")) and not FAST  # the heavy paths (none in this notebook)
+MODE = "fast" if FAST else "full" if FULL else "laptop"
 torch.manual_seed(0)
 if FAST:
     torch.set_num_threads(1)  # small inputs: one thread avoids OpenMP spin-waits on a shared CPU
 
 # %%
 # run info: which mode and hardware produced the outputs stored in this notebook
-print(spsr_lib.run_info(fast=FAST))
+print(spsr_lib.run_info(mode=MODE))
 
 # %% [markdown]
 # ## 1. Three parts, 24.8 M parameters
@@ -63,8 +72,8 @@ print("gradient-branch taps (0-based RRDB indices):", model.taps)
 # %% [markdown]
 # ## 2. Follow one image through the network
 #
-# Forward hooks record the output of every stage for a real LR image. `h×w` is the LR size; the HR
-# size is `4h×4w`. Note the channel counts: each branch block sees **128 = 64 (branch) + 64 (SR tap)**
+# Forward hooks record the output of every stage for a real LR image. Shapes are written with `h×w`, the LR
+# size (32×32 in the laptop mode, 16×16 in fast mode), and `4h×4w`, the HR size, so they hold for any input. Note the channel counts: each branch block sees **128 = 64 (branch) + 64 (SR tap)**
 # channels, and the fusion sees 128 = 64 (branch HR feature) + 64 (SR HR feature); the 3-channel
 # `grad_sr` map is a side output, not what is fused.
 
@@ -91,10 +100,21 @@ with torch.no_grad():
     out = model(lr)
 for h in hooks:
     h.remove()
-print(f"LR input {tuple(lr.shape)}")
+
+
+def sym(shape: tuple, h: int = lr.shape[-2], w: int = lr.shape[-1]) -> str:
+    """A shape with the LR size written as h, w (the HR size as 4h, 4w)."""
+    dims = [str(d) for d in shape[:-2]]
+    for d, base, name in zip(shape[-2:], (h, w), ("h", "w")):
+        dims.append(name if d == base else f"{d // base}{name}" if d % base == 0 else str(d))
+    return "(" + ", ".join(dims) + ")"
+
+
+print(f"LR input {sym(tuple(lr.shape))}")
 for name, label in stages.items():
-    print(f"{label:38s} {str(shapes[name][1]):18s} (module {name})")
-print("outputs: sr", tuple(out.sr.shape), "grad_sr", tuple(out.grad_sr.shape), "grad_lr", tuple(out.grad_lr.shape))
+    print(f"{label:38s} {sym(shapes[name][1]):18s} (module {name})")
+print("outputs: sr", sym(tuple(out.sr.shape)), "grad_sr", sym(tuple(out.grad_sr.shape)),
+      "grad_lr", sym(tuple(out.grad_lr.shape)))
 
 # %% [markdown]
 # ## 3. What the branch predicts
@@ -110,8 +130,9 @@ trained = spsr_lib.load_generator(weights) if weights.is_file() else spsr_lib.SP
 trained.eval()
 print("model:", weights.name if weights.is_file() else "untrained SPSRNet (no weight file found)")
 
-m = 128 if FAST else 256
-photo = data.astronaut()[36:36 + m, 160:160 + m]
+m = 128 if FAST else 512
+photo = data.astronaut()[36:36 + m, 160:160 + m] if FAST else data.astronaut()  # laptop: the whole photo
+eyes = (64, 64) if FAST else (100, 224)  # between the astronaut's eyes
 low = spsr_lib.imresize(photo, 1 / 4)
 res = spsr_lib.upscale(low, trained, device="cpu", return_gradients=True)
 bicubic = spsr_lib.imresize(low, 4)
@@ -127,7 +148,7 @@ for k, v in maps.items():
 shown = {k: widgets.as_image(v, vmax=0.5) for k, v in maps.items()}
 slider = widgets.compare_slider(shown, left="grad_sr (branch)", right="M(HR)")
 display(slider.widget)
-plots.side_by_side(shown, center=(64, 64), size=m // 4);
+plots.side_by_side(shown, center=eyes, size=m // 4);
 
 # %% [markdown]
 # ## 4. The fusion: how much of the image comes from the branch?
@@ -148,7 +169,7 @@ def without_branch(net, lr_img):
 
 no_branch = without_branch(trained, low)
 plots.difference_crops({"SR": res.sr, "SR without branch": no_branch}, reference="SR",
-                       center=(64, 64), size=m // 2);
+                       center=eyes, size=m // 2);
 
 # %% [markdown]
 # ## 5. Model-agnostic: the same branch on other backbones
@@ -166,7 +187,7 @@ for backbone in (SRResNet(nf=64, nb=16), spsr_lib.RRDBNet()):
     with torch.no_grad():
         o = guided(lr)
     print(f"{type(backbone).__name__:8s} taps {backbone.taps}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    print(f"{'':8s} sr {tuple(o.sr.shape)}, grad_sr {tuple(o.grad_sr.shape)}")
+    print(f"{'':8s} sr {sym(tuple(o.sr.shape))}, grad_sr {sym(tuple(o.grad_sr.shape))}")
 
 # %% [markdown]
 # ## Summary

@@ -12,12 +12,19 @@
 #
 # **Paper**: Sec. 3.3 (Eqs. 4-9, the losses), Sec. 4.4 (ablation study).
 #
-# **Modes**: training is expensive, so the heavy runs are done by `scripts/make_ablation_results.py`,
-# which writes `data/ablation_results/ablation_results.json`; this notebook reads that file (a GPU
-# run's file works the same: set `SPSR_ABLATION_RESULTS=/path/to/ablation_results.json`). In fast mode
-# (`SPSR_FAST=1`) it also trains tiny versions of the four variants live, for a few steps: that shows
-# the mechanics, not the effect. Without `SPSR_FAST` it reruns the real experiment (`--profile gpu`
-# on a CUDA machine, `--profile cpu` otherwise: about an hour on 2 cores).
+# **Modes** (the "run info" line below names the one that produced the stored outputs, and how long it took).
+# Training is expensive, so the experiment is run by `scripts/make_ablation_results.py`, which writes
+# `data/ablation_results/ablation_results.json`; every mode reads that committed file (a GPU run's file works
+# the same: set `SPSR_ABLATION_RESULTS=/path/to/ablation_results.json`).
+# - `SPSR_FAST=1` (what `make test` and CI set): also trains tiny versions of the four variants live, for a
+#   few steps: that shows the mechanics, not the effect; seconds;
+# - the default, *laptop* mode: the committed results only (tables, curves, crops, slider), no training;
+#   well under a minute; the stored outputs come from it;
+# - `SPSR_FULL=1`: also reruns the whole experiment live (`--profile gpu` on a CUDA machine, `--profile cpu`
+#   otherwise: about an hour on 2 cores).
+#
+# JupyterLab draws the slider of section 4 from the file, without running anything, once the notebook is
+# trusted (`make lab` trusts the course; or `jupyter trust notebooks/*.ipynb`); GitHub shows the figure under it.
 
 # %%
 import json
@@ -31,16 +38,18 @@ import torch
 from IPython.display import display
 
 import spsr_lib
-from spsr_lib import plots, widgets
+from spsr_lib import plots, tables, widgets
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+FULL = bool(os.environ.get("SPSR_FULL")) and not FAST  # the heavy paths: the whole ablation, live
+MODE = "fast" if FAST else "full" if FULL else "laptop"
 torch.manual_seed(0)
 if FAST:
     torch.set_num_threads(1)  # tiny tensors: one thread avoids OpenMP spin-waits on a shared CPU
 
 # %%
 # run info: which mode and hardware produced the outputs stored in this notebook
-print(spsr_lib.run_info(fast=FAST))
+print(spsr_lib.run_info(mode=MODE))
 
 # %% [markdown]
 # ## 1. Six loss terms
@@ -84,12 +93,14 @@ doc = json.loads(RESULTS.read_text()) if RESULTS.is_file() else None
 if doc is None:
     print(f"{RESULTS.name} not found: run `python scripts/make_ablation_results.py` from the repository root")
 else:
+    rows = {}
     for name, r in doc["results"].items():
         if name != "bicubic":
             weights = dict(o.split("=", 1) for o in r["overrides"] if ".weight=" in o)  # later overrides win
             order = ["pixel", "perceptual", "gan", "gradient_pixel", "gradient_gan", "branch_pixel"]
             on = [f"{t} {weights[f'loss.{t}.weight']}" for t in order if float(weights.get(f"loss.{t}.weight", 0))]
-            print(f"{r['label']:40s} {r['generator']:8s} {', '.join(on)}")
+            rows[r["label"]] = {"generator": r["generator"], "loss terms on (weight)": ", ".join(on)}
+    display(tables.table(rows, index="variant"))
 
 # %% [markdown]
 # ## 3. Results of the committed run
@@ -109,15 +120,12 @@ def metric_table(doc: dict) -> dict[str, dict[str, float]]:
 
 
 def show_table(doc: dict) -> None:
-    print(f"profile {doc['profile']} | {doc['hardware']} | torch {doc['torch']} | {doc['created']}")
-    print(f"model {doc['model']}, patch {doc['patch_size']}, batch {doc['batch_size']}, L1 pre-train "
-          f"{doc['pretrain_steps']} steps, then {doc['steps_per_variant']} steps per variant on {doc['train_set']}")
-    print(f"evaluated on {doc['eval_set']} ({len(doc['eval_images'])} images), Y channel, 4 px shaved; {doc['lpips']}")
-    table = metric_table(doc)
-    cols = list(next(iter(table.values())))
-    print(f"\n{'':42s}" + "".join(f"{c:>16s}" for c in cols))
-    for label, row in table.items():
-        print(f"{label:42s}" + "".join(f"{row.get(c, float('nan')):16.4f}" for c in cols))
+    notes = [f"profile {doc['profile']} | {doc['hardware']} | torch {doc['torch']} | {doc['created']}",
+             f"model {doc['model']}, patch {doc['patch_size']}, batch {doc['batch_size']}, L1 pre-train "
+             f"{doc['pretrain_steps']} steps, then {doc['steps_per_variant']} steps per variant on {doc['train_set']}",
+             f"Y channel, 4 px shaved; {doc['lpips']}"]
+    display(tables.table(metric_table(doc), decimals={"PSNR (dB)": 2, "grad PSNR (dB)": 2}, index="variant",
+                         caption=f"{doc['eval_set']}, {len(doc['eval_images'])} whole images", notes=notes))
 
 
 if doc is not None:
@@ -184,8 +192,9 @@ if doc is not None:
 # ## 5. Train it yourself
 #
 # The script trains the pre-train and the four variants through `spsr_lib.Trainer` and evaluates them
-# with `spsr_lib.metrics`. Here it runs live: in fast mode a tiny network for a handful of steps (the
-# numbers are meaningless, the code path is the real one); in full mode the real experiment.
+# with `spsr_lib.metrics`. In fast mode it runs live on a tiny network for a handful of steps (the
+# numbers are meaningless, the code path is the real one); with `SPSR_FULL=1` it reruns the real
+# experiment; the laptop mode only prints the command (the committed results above are its output).
 
 
 # %%
@@ -193,14 +202,17 @@ profile = ["--fast"] if FAST else ["--profile", "gpu" if torch.cuda.is_available
 out_dir = Path("runs/ablation_results")
 cmd = [sys.executable, "../scripts/make_ablation_results.py", *profile, "--work", "runs/ablation", "--out", str(out_dir)]
 print("$ python ../scripts/make_ablation_results.py", " ".join(cmd[2:]))
-proc = subprocess.run(cmd, capture_output=True, text=True)
-print("\n".join(ln for ln in proc.stdout.splitlines() if ln.startswith(("ablation", "->", "   psnr", "wrote"))))
-if proc.returncode:
-    print(proc.stderr[-2000:])
+if FAST or FULL:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    print("\n".join(ln for ln in proc.stdout.splitlines() if ln.startswith(("ablation", "->", "   psnr", "wrote"))))
+    if proc.returncode:
+        print(proc.stderr[-2000:])
+else:
+    print("laptop mode: not run (about an hour on 2 cores); SPSR_FULL=1 runs it, SPSR_FAST=1 a tiny version")
 
 # %%
 live_file = out_dir / ("ablation_results_fast.json" if FAST else "ablation_results.json")
-if live_file.is_file():
+if (FAST or FULL) and live_file.is_file():
     live = json.loads(live_file.read_text())
     show_table(live)
     plots.metric_bars(metric_table(live), decimals=3);
