@@ -38,7 +38,9 @@ test: $(STAMP) lint
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(NB_CELL_TIMEOUT) -p no:cacheprovider -rs; \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: treating as a failure"; exit 1; fi; exit $$rc
 
+# trusting the course notebooks lets JupyterLab draw their sliders from the stored widget state
 lab: $(STAMP)
+	$(BIN)/jupyter trust notebooks/[0-9][0-9]_*.ipynb
 	$(BIN)/jupyter lab notebooks/
 
 clean:
