@@ -153,6 +153,13 @@ def test_demo_with_the_shipped_weights(tmp_path, capsys):
     # give an image close to HR; a random or mis-loaded generator gives ~14 dB and ~20 dB grad-PSNR here.
     assert mean["SPSR"]["psnr_standard"] > 22, mean
     assert mean["SPSR"]["gradient_psnr"] > mean["bicubic"]["gradient_psnr"] - 2.0, mean
+    # what the demo is for (issue 15): no colour cast, and a perceptual gain over bicubic on every photo
+    # (the GPU weights shipped before 2026-12-01 had a mean shift of ~12 grey levels here)
+    assert mean["SPSR"]["colour_shift"] < 3.0, mean
+    if report["lpips_available"]:
+        for entry in report["images"]:
+            m = entry["metrics"]
+            assert m["SPSR"]["lpips"] < m["bicubic"]["lpips"], (entry["name"], m)
 
 
 def test_demo_offline_without_weights_names_each_missing_one_in_one_line(tmp_path, tiny_model_file, capsys,
