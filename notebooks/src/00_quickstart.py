@@ -10,9 +10,14 @@
 # **Paper**: Ma et al., *Structure-Preserving Super Resolution with Gradient Guidance*, CVPR 2020:
 # Sec. 1 and Fig. 1 (GAN-based SR distorts geometric structure; SPSR keeps it), Sec. 4.2 (evaluation).
 #
-# **Modes**: with `SPSR_FAST=1` (what `make test` sets) the image is small so that the notebook runs
-# in seconds on a CPU; without it the same cells process a larger crop. The outputs stored in this
-# file come from the run described by the "run info" line below.
+# **Modes** (the "run info" line below names the one that produced the stored outputs, and how long it took):
+# - `SPSR_FAST=1` (what `make test` and CI set): a 128-px crop of the face, seconds;
+# - the default, *laptop* mode: the whole 512×512 photo at full size with the shipped demo weights, well
+#   under a minute on 2 CPU cores; the outputs stored in this file come from it;
+# - `SPSR_FULL=1`: nothing heavier exists here, it is the laptop mode.
+#
+# JupyterLab draws the slider of section 5 from the file, without running anything, once the notebook is
+# trusted (`make lab` trusts the course; or `jupyter trust notebooks/*.ipynb`); GitHub shows the figure under it.
 
 # %%
 import os
@@ -24,16 +29,18 @@ from IPython.display import display
 from skimage import data
 
 import spsr_lib
-from spsr_lib import metrics, plots, widgets
+from spsr_lib import metrics, plots, tables, widgets
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+FULL = bool(os.environ.get("SPSR_FULL")) and not FAST  # the heavy paths (none in this notebook)
+MODE = "fast" if FAST else "full" if FULL else "laptop"
 torch.manual_seed(0)
 if FAST:
     torch.set_num_threads(1)  # small inputs: one thread avoids OpenMP spin-waits on a shared CPU
 
 # %%
 # run info: which mode and hardware produced the outputs stored in this notebook
-print(spsr_lib.run_info(fast=FAST))
+print(spsr_lib.run_info(mode=MODE))
 
 # %% [markdown]
 # ## 1. Weights
@@ -66,13 +73,22 @@ print(f"{source}: {type(model).__name__}(nf={model.nf}, nb={model.nb}), {n_param
 # enlargement of the LR image is the baseline every SR method has to beat.
 
 # %%
-# NBVAL_CHECK_OUTPUT
-size = 128 if FAST else 256
-top, left = 128 - size // 2, 224 - size // 2  # the face: eyes, hair and skin, thin edges and texture
-hr = data.astronaut()[top:top + size, left:left + size]
+if FAST:
+    size = 128
+    top, left = 128 - size // 2, 224 - size // 2  # the face: eyes, hair and skin, thin edges and texture
+    hr = data.astronaut()[top:top + size, left:left + size]
+else:
+    hr, top, left = data.astronaut(), 0, 0  # the whole photo at full size, 512 x 512
+    size = hr.shape[0]
 lr = spsr_lib.imresize(hr, 1 / 4)
 bicubic = spsr_lib.imresize(lr, 4)
 print("HR", hr.shape, hr.dtype, "| LR", lr.shape, "| bicubic x4", bicubic.shape)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+# the x4 round trip, whatever the size: LR is HR / 4 on each side, and bicubic x4 is back at HR's size
+print("LR = HR / 4:", (lr.shape[0] * 4, lr.shape[1] * 4) == hr.shape[:2], "| bicubic x4 has HR's size:",
+      bicubic.shape == hr.shape, "| dtypes", lr.dtype, bicubic.dtype)
 
 # %% [markdown]
 # ## 3. Super-resolve
@@ -95,13 +111,13 @@ print("SR", sr.shape, sr.dtype)
 # %%
 table = {name: {"PSNR (dB)": metrics.psnr(img, hr, scale=4), "SSIM": metrics.ssim(img, hr, scale=4)}
          for name, img in {"bicubic": bicubic, "SPSR": sr}.items()}
-for name, row in table.items():
-    print(f"{name:8s}", "  ".join(f"{k} {v:.3f}" for k, v in row.items()))
+display(tables.table(table, decimals={"PSNR (dB)": 2}, index="x4, Y channel",
+                     caption=f"{'the whole photo' if not FAST else 'a crop'}, {hr.shape[1]}x{hr.shape[0]} px"))
 plots.metric_bars(table);
 
 # %%
 notes = {k: f"PSNR {v['PSNR (dB)']:.2f} dB" for k, v in table.items()}
-crop = dict(center=(100 - top, 224 - left), size=size // 4)  # the eyes (row 100, column 224 of astronaut)
+crop = dict(center=(100 - top, 224 - left), size=32 if FAST else 96)  # the eyes (row 100, column 224 of astronaut)
 plots.side_by_side({"bicubic": bicubic, "SPSR": sr, "HR": hr}, zoom=1, notes=notes, **crop);
 
 # %% [markdown]

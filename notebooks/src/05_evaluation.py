@@ -13,9 +13,17 @@
 #
 # **Paper**: Sec. 4.2 (datasets and metrics), Table 1 (quantitative comparison), Sec. 4.3.
 #
-# **Modes**: `SPSR_FAST=1` evaluates Set5 only (or three scikit-image photos when the benchmark sets
-# are not on this machine) with the quick metrics; without it, all three sets, both protocols and
-# every metric whose model files are present.
+# **Modes** (the "run info" line below names the one that produced the stored outputs, and how long it took;
+# without the benchmark sets on the machine, three scikit-image photos stand in for them):
+# - `SPSR_FAST=1` (what `make test` and CI set): Set5 only, the quick metrics, three images on the slider;
+# - the default, *laptop* mode: Set5 and Set14, whole images, both protocols, PSNR / SSIM / LPIPS /
+#   gradient-map metrics / colour shift, with the shipped demo weights; a few minutes on 2 CPU cores; the
+#   stored outputs come from it;
+# - `SPSR_FULL=1`: Set5, Set14 and BSD100 with every metric whose model files are present (DISTS, whose
+#   VGG16 on whole images is the slowest metric on a CPU, NIQE, Ma, PI).
+#
+# JupyterLab draws the slider of section 3 from the file, without running anything, once the notebook is
+# trusted (`make lab` trusts the course; or `jupyter trust notebooks/*.ipynb`); GitHub shows the figure under it.
 
 # %%
 import os
@@ -27,18 +35,20 @@ from IPython.display import Markdown, display
 from skimage import data
 
 import spsr_lib
-from spsr_lib import metrics, plots, widgets
+from spsr_lib import metrics, plots, tables, widgets
 from spsr_lib.errors import SPSRError
 from spsr_lib.inference.evaluate import evaluate
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+FULL = bool(os.environ.get("SPSR_FULL")) and not FAST  # the heavy paths: BSD100 and every metric
+MODE = "fast" if FAST else "full" if FULL else "laptop"
 torch.manual_seed(0)
 if FAST:
     torch.set_num_threads(1)  # small images: one thread avoids OpenMP spin-waits on a shared CPU
 
 # %%
 # run info: which mode and hardware produced the outputs stored in this notebook
-print(spsr_lib.run_info(fast=FAST))
+print(spsr_lib.run_info(mode=MODE))
 
 # %% [markdown]
 # ## 1. Two protocols for the same numbers
@@ -80,7 +90,7 @@ print(f"gradient-map PSNR {metrics.gradient_psnr(bic, hr, 4):.2f} dB, L1 {metric
 # %%
 weights = Path(os.environ.get("SPSR_WEIGHTS", "../data/demo_weights/spsr_demo_x4.safetensors"))
 model_path = weights if weights.is_file() else None
-sets = ["Set5"] if FAST else ["Set5", "Set14", "BSD100"]
+sets = ["Set5"] if FAST else ["Set5", "Set14", "BSD100"] if FULL else ["Set5", "Set14"]
 try:
     for s in sets:
         spsr_lib.load_benchmark_set(s)
@@ -90,7 +100,8 @@ except SPSRError:  # no benchmark sets on this machine: three scikit-image photo
         if not (folder / f"{name}.png").exists():
             spsr_lib.write_image(folder / f"{name}.png", spsr_lib.imresize(getattr(data, name)(), 1 / 2))
     sets = [str(folder)]
-chosen = ["psnr", "ssim", "lpips", "grad_psnr", "grad_l1"] if FAST else None
+chosen = (["psnr", "ssim", "lpips", "grad_psnr", "grad_l1"] if FAST else None if FULL
+          else ["psnr", "ssim", "lpips", "grad_psnr", "grad_l1", "colour_shift"])
 ev = evaluate(sets, scale=4, mode="both", model=model_path, name="SPSR (demo weights)" if model_path else None,
               progress=False, **({"metrics": chosen} if chosen else {}))
 print("sets:", ", ".join(Path(s).name for s in ev.sets), "| model:", model_path.name if model_path else "none (bicubic only)")
@@ -121,10 +132,12 @@ for item in list(first_set)[: 3 if FAST else None]:
         versions = {"SR": spsr_lib.upscale(item.lr, sr_model, device="cpu" if FAST else "auto"), **versions}
     scenes[item.name] = versions
 per_image = ev.methods[-1].values[ev.sets[0]]
-for name in scenes:
-    v = per_image[name]
-    print(f"{ev.methods[-1].name} | {name:10s} PSNR {v['psnr_standard']:.2f} dB  SSIM {v['ssim_standard']:.4f}  "
-          f"grad L1 {v['grad_l1']:.5f}")
+columns = {"psnr_standard": "PSNR (dB)", "ssim_standard": "SSIM", "lpips": "LPIPS", "dists": "DISTS",
+           "grad_l1": "grad L1", "colour_shift": "colour shift (grey levels)"}
+rows = {name: {label: per_image[name].get(key) for key, label in columns.items() if key in per_image[name]}
+        for name in scenes}
+tables.table(rows, decimals={"PSNR (dB)": 2, "grad L1": 5, "colour shift (grey levels)": 1}, index="image",
+             caption=f"{ev.methods[-1].name} on {Path(ev.sets[0]).name}, per image (standard protocol)")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
