@@ -13,9 +13,20 @@
 # **Paper**: Sec. 4.1 (training details: DIV2K, 128×128 patches, batch, Adam 1e-4, RRDB_PSNR
 # initialisation) and Sec. 3.3 (the losses); the official hyper-parameters are in `configs/paper_x4.yaml`.
 #
-# **Modes**: with `SPSR_FAST=1` the *same code path* runs for a handful of CPU steps on a tiny network
-# and a few scikit-image photos. Without it, the notebook trains the paper's configuration on the
-# best device it finds (days on one GPU for the full 500k iterations; stop and resume at any time).
+# **Modes** (the "run info" line below names the one that produced the stored outputs, and how long it took).
+# The *same code path* runs in all three:
+# - `SPSR_FAST=1` (what `make test` and CI set): a handful of CPU steps on a tiny network and a few
+#   scikit-image photos, seconds;
+# - the default, *laptop* mode: a short stage 2 of the demo-size SPSRNet (nf 24, nb 6) on CPU, started from
+#   the shipped stage-1 RRDBNet with the small-budget recipe of section 6 (T91 when it is on the machine),
+#   a dozen steps at batch 2 (the mechanics, not a trained model: `scripts/stage2_probe.py` and section 6 are
+#   the real small-budget runs): minutes on 2 cores; the sample grid uses the whole `coffee` photo; the stored
+#   outputs come from it;
+# - `SPSR_FULL=1`: the paper's configuration on the best device found (days on one GPU for the full 500k
+#   iterations; stop and resume at any time).
+#
+# JupyterLab draws the slider of section 7 from the file, without running anything, once the notebook is
+# trusted (`make lab` trusts the course; or `jupyter trust notebooks/*.ipynb`); GitHub shows the figure under it.
 
 # %%
 import os
@@ -38,13 +49,15 @@ from spsr_lib.train.log import read_metrics
 from spsr_lib.train.state import latest_state
 
 FAST = bool(os.environ.get("SPSR_FAST"))  # tiny sizes and steps for CPU and CI
+FULL = bool(os.environ.get("SPSR_FULL")) and not FAST  # the heavy path: the paper's configuration
+MODE = "fast" if FAST else "full" if FULL else "laptop"
 torch.manual_seed(0)
 if FAST:
     torch.set_num_threads(1)  # tiny tensors: one thread avoids OpenMP spin-waits on a shared CPU
 
 # %%
 # run info: which mode and hardware produced the outputs stored in this notebook
-print(spsr_lib.run_info(fast=FAST))
+print(spsr_lib.run_info(mode=MODE))
 
 # %% [markdown]
 # ## 1. The recipe is a config
@@ -118,8 +131,9 @@ print("training images:", train_dir.name if train_dir.name != "HR" else train_di
 #   paper), gradients are averaged, and rank 0 writes logs and checkpoints. The official code ran the
 #   discriminators' BatchNorm per GPU; `discriminator.sync_bn: true` synchronises it instead.
 #
-# Below, the paper's config is shrunk by overrides in fast mode; in full mode it is used as is, with
-# bf16 on a GPU that supports it.
+# Below, the paper's config is shrunk by overrides in fast mode, turned into the small-budget recipe of
+# section 6 (`configs/demo_x4_small_budget.yaml`) for a dozen CPU steps in laptop mode, and used as is in
+# full mode, with bf16 on a GPU that supports it.
 
 # %%
 overrides = [f"data.train={train_dir}", "logging.tensorboard=false", "logging.progress=false"]
@@ -128,6 +142,13 @@ if FAST:
                   "data.batch_size=2", "data.num_workers=0", "data.val=null", "train.niter=6",
                   "train.branch_pretrain.steps=2",
                   "logging.log_freq=1", "logging.save_freq=2", "runtime.device=cpu", "seed=9"]
+elif not FULL:  # laptop: the demo-size SPSRNet from the shipped stage-1 RRDBNet, the small-budget recipe
+    overrides += ["model={nf: 24, nb: 6, gc: 12, scale: 4}", "discriminator.nf=32", "data.patch_size=64",
+                  "data.batch_size=2", "data.num_workers=0", "data.val=null", "train.niter=6",
+                  "train.branch_pretrain.steps=0", "train.fusion_init=identity", "train.milestones=[100000]",
+                  "train.pretrained=../data/demo_weights/rrdb_psnr_demo_x4.safetensors",
+                  "loss.low_frequency.weight=30", "train.ema.enabled=true", "train.ema.decay=0.99",
+                  "logging.log_freq=1", "logging.save_freq=3", "runtime.device=cpu", "seed=9"]
 else:
     overrides += ["runtime.device=auto", "data.val_max_images=5", "logging.save_freq=5000"]
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
@@ -146,9 +167,9 @@ for arch in (cfg.loss.perceptual.arch, "vgg16", None):  # VGG16 is the trunk ava
     except SPSRError:
         continue
 cfg.train.pretrained = None if FAST else cfg.train.pretrained  # fast mode: no stage-1 generator to start from
-cfg.output_dir = str(run_root / ("nb04_fast" if FAST else cfg.name))
-if FAST and Path(cfg.output_dir).exists():
-    shutil.rmtree(cfg.output_dir)  # fast mode always starts afresh
+cfg.output_dir = str(run_root / ("nb04_fast" if FAST else "nb04_laptop" if not FULL else cfg.name))
+if not FULL and Path(cfg.output_dir).exists():
+    shutil.rmtree(cfg.output_dir)  # fast and laptop mode always start afresh
 print(f"run folder {cfg.output_dir}: SPSRNet nf={cfg.model.nf} nb={cfg.model.nb}, patch {cfg.data.patch_size}, "
       f"batch {cfg.data.batch_size}, {cfg.train.niter:,} iterations, "
       f"perceptual {cfg.loss.perceptual.arch if cfg.loss.perceptual.weight else 'off (no VGG weights here)'}")
@@ -163,7 +184,7 @@ print(f"run folder {cfg.output_dir}: SPSRNet nf={cfg.model.nf} nb={cfg.model.nb}
 # sample grid (from the saved generator) are redrawn in place.
 
 # %%
-probe_hr = data.coffee()[100:100 + 128, 200:200 + 128] if FAST else data.coffee()[:384, :384]
+probe_hr = data.coffee()[100:100 + 128, 200:200 + 128] if FAST else data.coffee()  # else the whole photo
 probe_lr = spsr_lib.imresize(probe_hr, 1 / cfg.model.scale)
 run_dir = Path(cfg.output_dir)
 

@@ -34,3 +34,15 @@ def test_slider_moves_the_image_in_jupyterlab(tmp_path):
     assert (tmp_path / "slider_before.png").stat().st_size > 0
     assert (tmp_path / "slider_after.png").stat().st_size > 0
 
+
+@pytest.mark.slow
+def test_committed_notebooks_draw_their_widgets_in_jupyterlab(tmp_path):
+    """Opened without running a cell, every committed notebook draws its sliders from the stored widget state."""
+    found = _load_script().find_browser()
+    if isinstance(found, str):
+        pytest.skip(found)
+    out = subprocess.run([sys.executable, str(SCRIPT), "--static-only", "--out", str(tmp_path), "--timeout", "120"],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    shots = sorted(p.stem for p in tmp_path.glob("[0-9][0-9]_*.png"))
+    assert len(shots) == 6, shots
