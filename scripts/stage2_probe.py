@@ -126,7 +126,8 @@ def collect(args: argparse.Namespace, variants: dict[str, list[str]]) -> dict:
     return result
 
 
-def run_all(args: argparse.Namespace, variants: dict[str, list[str]]) -> None:
+def run_all(args: argparse.Namespace, variants: dict[str, list[str]], argv: list[str]) -> None:
+    """Train every variant; with ``--jobs`` > 1 each in a subprocess given this run's ``argv`` + ``--only``."""
     threads = args.threads or max(1, 2 // max(args.jobs, 1))
     if args.jobs <= 1:
         for name, extra in variants.items():
@@ -134,7 +135,6 @@ def run_all(args: argparse.Namespace, variants: dict[str, list[str]]) -> None:
             train_variant(args, name, variant_overrides(args, name, extra, threads))
         return
     pending, running = list(variants), {}
-    argv = [a for a in sys.argv[1:]]
     while pending or running:
         while pending and len(running) < args.jobs:
             name = pending.pop(0)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             threads = args.threads or 1
             train_variant(args, args.only, variant_overrides(args, args.only, variants[args.only], threads))
             return 0
-        run_all(args, variants)
+        run_all(args, variants, sys.argv[1:] if argv is None else list(argv))
         result = collect(args, variants)
     except SPSRError as exc:
         print(f"error: {exc}", file=sys.stderr)

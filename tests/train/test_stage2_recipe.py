@@ -127,6 +127,12 @@ def test_probe_table_on_a_tiny_model(tmp_path, image_folder, capsys):
     mtime = (tmp_path / "probe" / "plain" / "metrics.jsonl").stat().st_mtime_ns
     assert probe.main(argv) == 0
     assert (tmp_path / "probe" / "plain" / "metrics.jsonl").stat().st_mtime_ns == mtime
+    # --jobs 2: each variant in a subprocess that gets this call's arguments (not the test runner's)
+    jobs_argv = [a if a != str(tmp_path / "probe") else str(tmp_path / "probe2") for a in argv] + ["--jobs", "2"]
+    assert probe.main(jobs_argv) == 0
+    result2 = json.loads((tmp_path / "probe2" / "probe.json").read_text())
+    assert {n: [r["step"] for r in v["val"]] for n, v in result2["variants"].items()} == {
+        "plain": [0, 1, 2], "lf": [0, 1, 2]}
 
 
 def test_probe_bad_variants_file_is_one_line_error(tmp_path, capsys):
