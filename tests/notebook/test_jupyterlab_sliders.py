@@ -23,14 +23,19 @@ def _load_script():
     return module
 
 
-@pytest.mark.slow
-def test_slider_moves_the_image_in_jupyterlab(tmp_path):
+def _run_check(mode: str, out_dir: Path, cell_timeout: int, timeout: int) -> None:
+    """Run the browser check script in ``mode`` (skip, saying why, where no browser is installed)."""
     found = _load_script().find_browser()
     if isinstance(found, str):
         pytest.skip(found)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--probe", "--out", str(tmp_path), "--timeout", "180"],
-                         capture_output=True, text=True, timeout=400)
+    out = subprocess.run([sys.executable, str(SCRIPT), mode, "--out", str(out_dir), "--timeout", str(cell_timeout)],
+                         capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_slider_moves_the_image_in_jupyterlab(tmp_path):
+    _run_check("--probe", tmp_path, cell_timeout=180, timeout=400)
     assert (tmp_path / "slider_before.png").stat().st_size > 0
     assert (tmp_path / "slider_after.png").stat().st_size > 0
 
@@ -38,11 +43,6 @@ def test_slider_moves_the_image_in_jupyterlab(tmp_path):
 @pytest.mark.slow
 def test_committed_notebooks_draw_their_widgets_in_jupyterlab(tmp_path):
     """Opened without running a cell, every committed notebook draws its sliders from the stored widget state."""
-    found = _load_script().find_browser()
-    if isinstance(found, str):
-        pytest.skip(found)
-    out = subprocess.run([sys.executable, str(SCRIPT), "--static-only", "--out", str(tmp_path), "--timeout", "120"],
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stdout + out.stderr
+    _run_check("--static-only", tmp_path, cell_timeout=120, timeout=900)
     shots = sorted(p.stem for p in tmp_path.glob("[0-9][0-9]_*.png"))
     assert len(shots) == 6, shots
