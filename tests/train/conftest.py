@@ -7,15 +7,20 @@ from pathlib import Path
 import pytest
 
 
+def write_crops(folder: Path, image, n: int, per_row: int, x0: int) -> Path:
+    """``n`` 64x64 crops of ``image`` as ``crop<k>.png``, ``per_row`` side by side from (100, ``x0``)."""
+    from spsr_lib.io.images import write_image
+
+    for k in range(n):
+        y, x = 64 * (k // per_row) + 100, 64 * (k % per_row) + x0
+        write_image(folder / f"crop{k}.png", image[y:y + 64, x:x + 64].copy())
+    return folder
+
+
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory, sample_image) -> Path:
     """Six small real photo crops (64x64), enough for 3 batches of 2 per epoch."""
-    from spsr_lib.io.images import write_image
-
-    folder = tmp_path_factory.mktemp("hr")
-    for k in range(6):
-        y, x = 64 * (k // 3) + 100, 64 * (k % 3) + 150
-        write_image(folder / f"crop{k}.png", sample_image[y:y + 64, x:x + 64].copy())
+    folder = write_crops(tmp_path_factory.mktemp("hr"), sample_image, 6, per_row=3, x0=150)
     assert len(list(folder.iterdir())) == 6
     return folder
 

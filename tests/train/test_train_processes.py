@@ -20,6 +20,7 @@ import torch
 import yaml
 
 from spsr_lib.train.state import list_states, load_state
+from tests.train.conftest import write_crops
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -27,13 +28,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory, sample_image) -> Path:
-    from spsr_lib.io.images import write_image
-
-    folder = tmp_path_factory.mktemp("hr")
-    for k in range(8):
-        y, x = 64 * (k // 4) + 100, 64 * (k % 4) + 120
-        write_image(folder / f"crop{k}.png", sample_image[y:y + 64, x:x + 64].copy())
-    return folder
+    return write_crops(tmp_path_factory.mktemp("hr"), sample_image, 8, per_row=4, x0=120)
 
 
 def write_config(path: Path, run_dir: Path, data_dir: Path, **sections) -> Path:
