@@ -172,12 +172,15 @@ def bicubic_source(scale: int) -> Callable:
     return lambda item: imresize(item.lr, float(scale), mode="matlab")
 
 
-def model_source(path: str | os.PathLike, device: str = "auto", tile: int | str | None = None,
+def model_source(path, device: str = "auto", tile: int | str | None = None,
                  bf16: bool = False) -> Callable:
+    """SR images of a generator file, or of a generator already in memory (an ``nn.Module``)."""
+    from torch import nn
+
     from spsr_lib.inference.infer import upscale
     from spsr_lib.io.checkpoint import load_sr_model
 
-    model = load_sr_model(path).eval()
+    model = (path if isinstance(path, nn.Module) else load_sr_model(path)).eval()
     return lambda item: upscale(item.lr, model, tile=tile, device=device, bf16=bf16)
 
 
@@ -279,8 +282,11 @@ def evaluate(
     progress: bool = True,
     niqe_params: str | os.PathLike | None = None,
     ma_model: str | os.PathLike | None = None,
+    bicubic: bool = True,
 ) -> Evaluation:
-    """Evaluate Bicubic (always) and optionally a model or an SR folder on named benchmark sets.
+    """Evaluate Bicubic (unless ``bicubic=False``) and optionally a model or an SR folder on named benchmark sets.
+
+    ``model``: a generator file, or a generator module in memory (``name`` then names its row).
 
     ``bf16``: run the model with bf16 autocast + channels_last (about 3x faster on a CPU with native bf16;
     PSNR within 0.02 dB of fp32 on Set5/Set14/BSD100). The row name gets " (bf16)" and the sources say so,
@@ -305,12 +311,13 @@ def evaluate(
     benches = [load_benchmark_set(s, scale, root) for s in sets]
     fns, unavailable, sources = _metric_fns(metrics, scale, niqe_params, ma_model)
     sources["LR"] = "MATLAB bicubic (imresize, uint8) of the mod-cropped HR"
-    methods: list[tuple[str, Callable[[str], Callable]]] = [("Bicubic", lambda s: bicubic_source(scale))]
+    methods: list[tuple[str, Callable[[str], Callable]]] = [("Bicubic", lambda s: bicubic_source(scale))] if bicubic else []
     if bf16 and model is None:
         raise SPSRError("--bf16 changes how a model runs; give --model (SR folders and bicubic are not affected)")
     if model is not None:
         src = model_source(model, device, tile, bf16)
-        methods.append((name or Path(model).stem + (" (bf16)" if bf16 else ""), lambda s: src))
+        stem = type(model).__name__ if not isinstance(model, (str, os.PathLike)) else Path(model).stem
+        methods.append((name or stem + (" (bf16)" if bf16 else ""), lambda s: src))
         if bf16:
             sources["inference"] = "bf16 autocast + channels_last (not the fp32 protocol; PSNR within ~0.02 dB)"
     elif sr_dir is not None:

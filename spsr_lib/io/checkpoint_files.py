@@ -242,7 +242,9 @@ def save_safetensors(model: nn.Module, path: str | os.PathLike) -> None:
     """Write ``model`` as safetensors with its kind and architecture in the metadata, atomically."""
     from safetensors.torch import save_file
 
-    meta = {"format": FORMAT_TAG, "kind": type(model).__name__, "arch": json.dumps(arch_of(model))}
+    # a subclass that only changes what forward returns (spsr_lib.train.ablation) is saved as its base network
+    kind = getattr(model, "checkpoint_kind", type(model).__name__)
+    meta = {"format": FORMAT_TAG, "kind": kind, "arch": json.dumps(arch_of(model))}
     sd = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     problem = weight_problem(sd)
     if problem:

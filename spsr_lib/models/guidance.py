@@ -15,6 +15,8 @@ gradient branch and fusion block (the same :class:`~spsr_lib.models.spsr_net.Gra
 ``backbone.scale``                    upscale factor (2, 3 or 4)
 ``backbone.taps``                     the tap positions (only ``len`` is used: one branch block per tap)
 ``backbone.in_ch`` (optional, 3)      input channels
+``backbone.base(lr)`` (optional)      a global residual the backbone adds to its image (SRResNet: the
+                                      bilinear upsampled LR); the guided model adds it to the fused image
 ====================================  =====================================================================
 
 :class:`~spsr_lib.models.rrdb.RRDBNet` (ESRGAN), :class:`SRResNet` (below, a light SRResNet/EDSR-style net) and
@@ -60,7 +62,10 @@ class GradientGuidedSR(nn.Module):
         taps, hr_feature = self.backbone.features(lr)
         grad_lr = self.lr_gradient(lr)
         branch_feature, grad_sr = self.grad_branch(grad_lr, taps)
-        return SPSROutput(self.fusion(branch_feature, hr_feature), grad_sr, grad_lr)
+        sr = self.fusion(branch_feature, hr_feature)
+        if hasattr(self.backbone, "base"):  # the backbone's global residual stays part of the image
+            sr = sr + self.backbone.base(lr)
+        return SPSROutput(sr, grad_sr, grad_lr)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Same groups as :meth:`SPSRNet.parameter_groups`; the backbone is the ``sr_branch``."""
@@ -111,6 +116,9 @@ class SRResNet(nn.Module):
             x = F.leaky_relu(up(x), 0.1)
         return taps, F.leaky_relu(self.conv_hr(x), 0.1)
 
+    def base(self, lr: Tensor) -> Tensor:
+        """The global residual: the bilinear upsampled LR (the network learns the difference to it)."""
+        return F.interpolate(lr, scale_factor=self.scale, mode="bilinear", align_corners=False)
+
     def forward(self, lr: Tensor) -> Tensor:
-        base = F.interpolate(lr, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        return self.conv_last(self.features(lr)[1]) + base
+        return self.conv_last(self.features(lr)[1]) + self.base(lr)

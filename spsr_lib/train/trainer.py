@@ -20,6 +20,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,9 +76,18 @@ class Trainer:
     """Build everything a config asks for; :meth:`fit` trains, resuming when ``resume`` is set."""
 
     def __init__(self, config: Config, device: str | None = None, resume: bool = False,
-                 build_data: bool = True) -> None:
-        """``build_data=False`` skips the datasets (benchmarks, notebooks that feed :meth:`step` themselves)."""
+                 build_data: bool = True, generator: Callable[[], nn.Module] | None = None) -> None:
+        """``build_data=False`` skips the datasets (benchmarks, notebooks that feed :meth:`step` themselves).
+
+        ``generator``: a function that builds G, weights included, to train any SR network (model-agnostic
+        ablations, e.g. :mod:`spsr_lib.train.ablation`) instead of the config's RRDBNet/SPSRNet; it is called
+        after the seed is set, and ``train.pretrained`` must then be unset. In stage "spsr" G must return
+        :class:`~spsr_lib.models.spsr_net.SPSROutput` and have ``parameter_groups()``.
+        """
         self.cfg = cfg = config
+        if generator is not None and cfg.train.pretrained:
+            raise ConfigError("train.pretrained: set, but the Trainer was given a generator (which brings its own "
+                              "weights); unset one of them")
         rt = cfg.runtime
         self.device = resolve_device(device or rt.device)
         if rt.num_threads and self.device.type == "cpu":
@@ -109,7 +119,7 @@ class Trainer:
         if rt.cuda_graphs:
             check_cuda_graphs_supported(self)
         seed_everything(cfg.seed)  # same seed on every rank: identical init, then broadcast for safety
-        self.init_note = self._build_models()
+        self.init_note = self._build_models(generator)
         self._build_optimizers()
         self.train_set = None
         self.val_images: list = []
@@ -130,10 +140,14 @@ class Trainer:
             dump_config(cfg, self.run_dir / "config.yaml")
 
     # ----------------------------------------------------------------------------------------- building
-    def _build_models(self) -> str:
+    def _build_models(self, generator: Callable[[], nn.Module] | None = None) -> str:
         cfg, w = self.cfg, self.cfg.loss
-        self.G = build_generator(cfg)
-        note = load_pretrained(cfg, self.G)
+        if generator is not None:
+            self.G = generator()
+            note = f"G ({type(self.G).__name__}) built and initialised by the caller"
+        else:
+            self.G = build_generator(cfg)
+            note = load_pretrained(cfg, self.G)
         self.D = self.D_grad = self.perceptual = None
         if cfg.stage == "spsr":
             from spsr_lib.models.discriminator import VGGDiscriminator

@@ -49,30 +49,24 @@ def _dirac_(conv: nn.Conv2d, scale: float = 1.0, in_offset: int = 0) -> None:
         conv.weight[c, in_offset + c, k, k] = scale
 
 
-@torch.no_grad()
-def init_fusion_as_identity(spsr: nn.Module, rrdb: nn.Module) -> nn.Module:
-    """Make ``spsr`` (SPSRNet, SR branch already loaded from ``rrdb``) output exactly what ``rrdb`` outputs.
-
-    ``rrdb`` is the stage-1 RRDBNet whose ``conv_last`` (dropped by the official SR-branch load) becomes
-    the image head. Needs ``nf >= 2 * out_ch``. Returns ``spsr``.
-    """
-    fusion = spsr.fusion
-    nf, out_ch = spsr.nf, spsr.out_ch
-    if nf < 2 * out_ch:
-        raise ValueError(f"identity fusion init needs nf >= {2 * out_ch}, got nf={nf}")
-    _dirac_(spsr.conv_hr_feat)
+def _fusion_as_head(fusion: nn.Module, head: nn.Conv2d, branch_ch: int, out_ch: int) -> None:
+    """Make ``fusion(branch, h)`` compute ``head(h)`` exactly, whatever the branch feature (see above)."""
+    nf = fusion.concat.out_channels
+    if nf < 2 * out_ch or nf < fusion.concat.in_channels - branch_ch:
+        raise ValueError(f"identity fusion init needs a fusion width >= {2 * out_ch} and >= the SR feature "
+                         f"channels, got {nf}")
     for rdb in (fusion.block.rdb1, fusion.block.rdb2, fusion.block.rdb3):
         rdb.conv5.weight.zero_()
         rdb.conv5.bias.zero_()
-    # cat((branch, sr)) -> RRDB gives 1.2 * cat: keep the SR half (channels nf..2nf) / 1.2
-    _dirac_(fusion.concat, scale=1.0 / (1.0 + RESIDUAL_SCALE), in_offset=nf)
-    head_w, head_b = rrdb.conv_last.weight, rrdb.conv_last.bias
+    # cat((branch, sr)) -> RRDB gives 1.2 * cat: keep the SR half (channels branch_ch..) / 1.2
+    _dirac_(fusion.concat, scale=1.0 / (1.0 + RESIDUAL_SCALE), in_offset=branch_ch)
     fusion.conv_hr.weight.zero_()
     fusion.conv_hr.bias.zero_()
-    fusion.conv_hr.weight[:out_ch] = head_w
-    fusion.conv_hr.bias[:out_ch] = head_b
-    fusion.conv_hr.weight[out_ch:2 * out_ch] = -head_w
-    fusion.conv_hr.bias[out_ch:2 * out_ch] = -head_b
+    sr_ch = head.in_channels  # the concat put the SR feature in channels 0..sr_ch (the rest are 0)
+    fusion.conv_hr.weight[:out_ch, :sr_ch] = head.weight
+    fusion.conv_hr.bias[:out_ch] = head.bias
+    fusion.conv_hr.weight[out_ch:2 * out_ch, :sr_ch] = -head.weight
+    fusion.conv_hr.bias[out_ch:2 * out_ch] = -head.bias
     # (lrelu(a) - lrelu(-a)) = (1 + slope) * a for both signs of a
     fusion.conv_last.weight.zero_()
     fusion.conv_last.bias.zero_()
@@ -80,7 +74,33 @@ def init_fusion_as_identity(spsr: nn.Module, rrdb: nn.Module) -> nn.Module:
     for c in range(out_ch):
         fusion.conv_last.weight[c, c, k, k] = 1.0 / (1.0 + NEG_SLOPE)
         fusion.conv_last.weight[c, out_ch + c, k, k] = -1.0 / (1.0 + NEG_SLOPE)
+
+
+@torch.no_grad()
+def init_fusion_as_identity(spsr: nn.Module, rrdb: nn.Module) -> nn.Module:
+    """Make ``spsr`` (SPSRNet, SR branch already loaded from ``rrdb``) output exactly what ``rrdb`` outputs.
+
+    ``rrdb`` is the stage-1 RRDBNet whose ``conv_last`` (dropped by the official SR-branch load) becomes
+    the image head. Needs ``nf >= 2 * out_ch``. Returns ``spsr``.
+    """
+    if spsr.nf < 2 * spsr.out_ch:
+        raise ValueError(f"identity fusion init needs nf >= {2 * spsr.out_ch}, got nf={spsr.nf}")
+    _dirac_(spsr.conv_hr_feat)
+    _fusion_as_head(spsr.fusion, rrdb.conv_last, spsr.nf, spsr.out_ch)
     return spsr
+
+
+@torch.no_grad()
+def init_guided_fusion_as_identity(guided: nn.Module) -> nn.Module:
+    """Make a :class:`~spsr_lib.models.guidance.GradientGuidedSR` output exactly what its (pre-trained)
+    backbone outputs: the fusion computes the backbone's ``conv_last`` of its HR feature (the guided model
+    adds the backbone's ``base`` itself). The same kit option as :func:`init_fusion_as_identity`, for any
+    backbone with a ``conv_last`` image head. Returns ``guided``."""
+    head = getattr(guided.backbone, "conv_last", None)
+    if not isinstance(head, nn.Conv2d):
+        raise ValueError(f"{type(guided.backbone).__name__} has no conv_last image head to start the fusion from")
+    _fusion_as_head(guided.fusion, head, guided.grad_branch.conv_hr_feat.out_channels, head.out_channels)
+    return guided
 
 
 def load_pretrained(cfg: Config, G: nn.Module) -> str:

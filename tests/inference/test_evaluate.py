@@ -204,3 +204,29 @@ def test_dists_and_lpips_rows_or_one_line_each_when_their_weights_are_missing(mi
     notes = [line for line in table.splitlines() if line.startswith(("- lpips: n/a", "- dists: n/a"))]
     assert len(notes) == 2 and "spsr weights fetch alex" in notes[0] and "spsr weights fetch dists" in notes[1]
     assert "| Bicubic | DISTS |" not in table and "| Bicubic | PSNR/SSIM |" in table
+
+
+def test_model_in_memory_without_the_bicubic_row_equals_its_file(mini_set, tmp_path):
+    import torch
+
+    from spsr_lib.io.checkpoint import save_generator
+    from spsr_lib.models.rrdb import RRDBNet
+
+    torch.manual_seed(0)
+    net = RRDBNet(nf=8, nb=1, gc=4, scale=4)
+    with torch.no_grad():  # an image that is neither black nor bicubic
+        for p in net.parameters():
+            p.normal_(0, 0.05)
+    save_generator(net, tmp_path / "tiny.safetensors")
+    from_file = evaluate([str(mini_set)], model=tmp_path / "tiny.safetensors", metrics=FAST, device="cpu",
+                         progress=False)
+    in_memory = evaluate([str(mini_set)], model=net, name="Tiny", metrics=FAST, device="cpu", progress=False,
+                         bicubic=False)
+    assert [m.name for m in from_file.methods] == ["Bicubic", "tiny"]
+    assert [m.name for m in in_memory.methods] == ["Tiny"]
+    (bic, ref), (got,) = from_file.methods, in_memory.methods
+    assert got.values == ref.values and set(got.values["Mini"]) == {"cat", "coffee"}
+    assert got.values != bic.values
+    assert [m["name"] for m in in_memory.to_json()["methods"]] == ["Tiny"]
+    unnamed = evaluate([str(mini_set)], model=net, metrics=("psnr",), device="cpu", progress=False, bicubic=False)
+    assert [m.name for m in unnamed.methods] == ["RRDBNet"]

@@ -54,7 +54,8 @@ def test_guided_model_learns_a_tiny_target():
     torch.manual_seed(0)
     model = GradientGuidedSR(SRResNet(nf=8, nb=2, scale=2), nf=8, gc=4)
     lr = torch.rand(1, 3, 6, 6)
-    hr = torch.nn.functional.interpolate(lr, scale_factor=2, mode="nearest")
+    # SRResNet's bilinear base alone is already close to the nearest upsample: the +0.3 is what it must learn
+    hr = torch.nn.functional.interpolate(lr, scale_factor=2, mode="nearest") + 0.3
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(25):
@@ -76,3 +77,54 @@ def test_srresnet_shapes_and_size():
 def test_protocol_violation_is_reported():
     with pytest.raises(TypeError, match="guidance protocol"):
         GradientGuidedSR(torch.nn.Conv2d(3, 3, 3))
+
+
+# ------------------------------------------------------------------------------ the backbone's global residual
+def _randomise(model: torch.nn.Module) -> torch.nn.Module:
+    """Weights far from the 0.1-scaled init, so that every part contributes visibly to the image."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.1)
+    return model
+
+
+def _zero_fusion(model: GradientGuidedSR) -> None:
+    with torch.no_grad():
+        for p in model.fusion.parameters():
+            p.zero_()
+
+
+def test_srresnet_forward_is_its_head_plus_the_bilinear_base():
+    torch.manual_seed(0)
+    bb = _randomise(SRResNet(nf=8, nb=2, scale=3)).eval()
+    lr = torch.rand(1, 3, 5, 7)
+    bilinear = torch.nn.functional.interpolate(lr, scale_factor=3, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        torch.testing.assert_close(bb.base(lr), bilinear, rtol=0, atol=0)
+        head = bb.conv_last(bb.features(lr)[1])
+        assert head.abs().max() > 1e-2  # the residual is not trivially zero
+        torch.testing.assert_close(bb(lr), head + bilinear)
+
+
+def test_guided_srresnet_adds_the_backbone_base_to_the_fused_image():
+    torch.manual_seed(0)
+    model = _randomise(GradientGuidedSR(SRResNet(nf=8, nb=2, scale=4), gc=4)).eval()
+    lr = torch.rand(1, 3, 6, 5)
+    bilinear = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        fused = model.fusion(model.grad_branch(model.lr_gradient(lr), model.backbone.features(lr)[0])[0],
+                             model.backbone.features(lr)[1])
+        assert fused.abs().max() > 1e-2
+        torch.testing.assert_close(model(lr).sr, fused + bilinear)
+        _zero_fusion(model)
+        torch.testing.assert_close(model(lr).sr, bilinear, rtol=0, atol=0)  # all fusion weights 0: the base alone
+
+
+def test_guided_rrdb_has_no_base_to_add():
+    torch.manual_seed(0)
+    bb = RRDBNet(nf=8, nb=2, gc=4, scale=2)
+    assert not hasattr(bb, "base")
+    model = GradientGuidedSR(bb, gc=4).eval()
+    _zero_fusion(model)
+    with torch.no_grad():
+        assert model(torch.rand(1, 3, 6, 6)).sr.abs().max() == 0
