@@ -36,7 +36,8 @@ __all__ = [
 ]
 
 # metrics where lower is better (the bar chart says which way is good)
-LOWER_IS_BETTER = {"lpips", "niqe", "pi", "perceptual_index", "grad_mse", "grad_l1", "gradient_mse", "loss", "mse"}
+LOWER_IS_BETTER = {"lpips", "niqe", "pi", "perceptual_index", "grad_mse", "grad_l1", "gradient_mse", "loss", "mse",
+                   "gradient l1", "gradient mse", "colour_shift", "colour shift"}
 
 
 def _figure(nrows: int, ncols: int, panel: float, aspect: float = 1.0):
@@ -255,12 +256,16 @@ def loss_curves(log: Any, keys: Sequence[str] | None = None, x_key: str = "step"
 
 
 def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str] | None = None,
-                panel: float = 3.0, decimals: int = 3):
+                panel: float = 3.0, decimals: int | Mapping[str, int] = 3,
+                errors: Mapping[str, Mapping[str, float]] | None = None, title: str | None = None):
     """Grouped comparison ``{method: {metric: value}}``: one panel per metric, one bar per method.
 
     Each panel says whether higher or lower is better (PSNR/SSIM up, LPIPS/NIQE/PI/gradient error
     down) and labels the bars with their values; missing values (e.g. LPIPS without weights) are
-    left out of their panel.
+    left out of their panel.  ``decimals`` is one number or ``{metric: decimals}`` (others: 3).
+    ``errors`` (same shape as ``table``, e.g. the seed standard deviations) draws error bars and
+    labels the bars ``value`` over ``± error``; a missing error draws none.  ``title`` goes above
+    the panels.
     """
     if not table:
         raise SPSRError("metric_bars: empty table; pass {method: {metric: value}}")
@@ -274,9 +279,13 @@ def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
                  if table[m].get(metric) is not None and math.isfinite(float(table[m][metric]))]
         if pairs:
             idx, vals = zip(*pairs)
-            bars = ax.bar(list(idx), list(vals), color=[colors[i] for i in idx])
-            ax.bar_label(bars, labels=[f"{v:.{decimals}f}" for v in vals], fontsize=7)
-            lo, hi = min(vals), max(vals)
+            errs = [_error(errors, methods[i], metric) for i in idx]
+            dec = decimals.get(metric, 3) if isinstance(decimals, Mapping) else decimals
+            bars = ax.bar(list(idx), list(vals), color=[colors[i] for i in idx],
+                          yerr=errs if any(errs) else None, capsize=3 if any(errs) else 0)
+            ax.bar_label(bars, labels=[f"{v:.{dec}f}" + (f"\n± {e:.{dec}f}" if e else "")
+                                       for v, e in zip(vals, errs)], fontsize=7, padding=2)
+            lo, hi = min(v - e for v, e in zip(vals, errs)), max(v + e for v, e in zip(vals, errs))
             pad = (hi - lo) * 0.5 or abs(hi) * 0.05 or 1.0
             # PSNR-like values differ in the decimals: zoom the axis onto them
             ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
@@ -285,8 +294,15 @@ def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
         arrow = "lower is better" if metric.lower() in LOWER_IS_BETTER else "higher is better"
         ax.set_title(f"{metric}\n({arrow})", fontsize=9)
         ax.tick_params(axis="y", labelsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _error(errors: Mapping[str, Mapping[str, float]] | None, method: str, metric: str) -> float:
+    value = (errors or {}).get(method, {}).get(metric)
+    return float(value) if value is not None and math.isfinite(float(value)) else 0.0
 
 
 def probe_curves(result: Mapping[str, Any], keys: Sequence[str] = ("psnr_y", "lpips", "colour_shift"),
