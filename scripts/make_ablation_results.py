@@ -1,43 +1,34 @@
 #!/usr/bin/env python
-"""The loss ablation of SPSR as an experiment: four generators, one seed, one budget, one results file.
+"""The loss ablation of SPSR as an experiment: six variants x three seeds, one recipe, one results file.
 
-Paper: Ma et al., CVPR 2020, Sec. 3.3 (Eq. 9, the six loss terms) and Sec. 4.4 (ablation). Variants:
+Paper: Ma et al., CVPR 2020, Sec. 3.3 (Eq. 9) and Sec. 4.4. The variants are :data:`spsr_lib.train.ablation.
+VARIANTS`: (a) L1, (b) ESRGAN losses, (c) (b) + gradient losses, (d) full SPSR on RRDBNet; (e) SRResNet with
+ESRGAN losses, (f) SRResNet + the kit's gradient guidance with SPSR's losses.
 
-(a) ``l1``        RRDBNet, L1 only (the PSNR-oriented model every GAN variant starts from);
-(b) ``esrgan``    RRDBNet, pixel + perceptual + RaGAN (ESRGAN's objective);
-(c) ``grad_loss`` RRDBNet, (b) + gradient pixel loss + gradient GAN (SPSR's losses, no branch);
-(d) ``spsr``      SPSRNet, (c) + the gradient branch and its branch pixel loss (full SPSR).
+Protocol. Every variant of a backbone starts from the same stage-1 (L1) network: for RRDBNet the kit's shipped
+``data/demo_weights/rrdb_psnr_demo_x4.safetensors``, for SRResNet an L1 pre-train this script runs once (seed 0).
+Each (variant, seed) pair then trains ``--steps`` iterations with the small-budget recipe
+(``configs/demo_x4_small_budget.yaml`` plus :data:`RECIPE`); within a seed all variants see the same batches in
+the same order, and across seeds only the data order and the random initialisations (D, D_grad, gradient
+branch) change. Evaluation: PSNR/SSIM in both protocols, LPIPS-alex, colour shift, gradient-map PSNR and L1 on
+Set5, Set14 and a fixed subset of BSD100 (its first ``--bsd100`` images in file order), by
+``spsr_lib.inference.evaluate``. Crops come from the median seed (by mean LPIPS over the sets).
 
-Protocol (the paper's): a shared L1 pre-train of RRDBNet (``--pretrain-steps``); then every variant trains
-``--steps`` more iterations from it with the same seed, data order and batch ((a) keeps training with L1,
-(b)-(d) start their SR branch from it, as SPSR starts from ``RRDB_PSNR_x4.pth``). SPSRNet's image comes out
-of its fusion block, which RRDBNet does not have: (d) starts with ``train.fusion_init: identity``
-(:mod:`spsr_lib.train.warm_start`), so that its first output is exactly the pre-trained RRDBNet's and all four
-GAN-stage runs start from the same images. (The official recipe instead trains a randomly initialised fusion
-alone for 5,000 steps; on this budget that does not converge and (d) collapsed to ~10 dB on Set5.)
-Everything goes through the library's :class:`spsr_lib.Trainer` with config overrides; the only additions
-are how the Trainer's generator is built (:func:`generator_factory`): :class:`BranchlessRRDB` for (b)/(c),
-because the stage-2 step expects SPSRNet's outputs (its "branch output" is M(SR), weight 0).
+Resumable: every pair is a run folder under ``--work``; a finished pair (``result.json``) is skipped, an
+unfinished one resumes from its last checkpoint. ``--jobs N`` trains N pairs at once (subprocesses, one torch
+thread each). The results file is rewritten after every pair, with ``complete: false`` until all are done.
 
-Evaluation: PSNR / SSIM (Y, 4 px shaved), LPIPS (when its trunk is on this machine), gradient-map L1 and
-PSNR (``spsr_lib.metrics``) on a benchmark set (``--eval``, Set5 by default; scikit-image photos when no
-set is found), plus crops of every variant's output for the notebook.
-
-    python scripts/make_ablation_results.py --fast            # seconds: what 03_loss_ablations runs live
-    python scripts/make_ablation_results.py                   # CPU profile (about an hour on 2 cores)
-    python scripts/make_ablation_results.py --profile gpu     # larger model and budget for one GPU
-    python scripts/make_ablation_results.py --variants spsr   # rerun (d) only, reuse the pre-train, merge
-
-Writes ``<out>/ablation_results.json`` (+ ``<out>/crops/*.png``); training runs go to ``--work``.
+    python scripts/make_ablation_results.py --fast             # seconds: what notebook 03 runs live in CI
+    python scripts/make_ablation_results.py --jobs 2           # the committed run (2 CPU cores, see README)
+    python scripts/make_ablation_results.py --aggregate-only   # rewrite the results file from the run folders
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,305 +36,324 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import spsr_lib
-from spsr_lib import metrics
-from spsr_lib.errors import SPSRError
-from spsr_lib.io.atomic import atomic_write_text
-from spsr_lib.io.images import write_image
-from spsr_lib.models.rrdb import RRDBNet
-from spsr_lib.models.spsr_net import SPSROutput
-from spsr_lib.ops.gradient import gradient_map
-from spsr_lib.run_info import cpu_name
-from spsr_lib.train.config import load_config
-from spsr_lib.train.log import read_metrics
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-# profile -> model / data / budget overrides shared by every variant
+from spsr_lib.io.atomic import atomic_write_text  # noqa: E402
+from spsr_lib.train.ablation import BY_NAME, VARIANTS, Backbones, Variant, generator_factory  # noqa: E402
+
+BASE_CONFIG = REPO / "configs" / "demo_x4_small_budget.yaml"
+# the small-budget recipe's GAN-stage levers (low-frequency loss, EMA, VGG16) come from BASE_CONFIG; the pilot
+# for this experiment (README "Loss ablation") changed these on top of it
+RECIPE = ["train.lr_g=2e-4", "train.lr_d=2e-4", "loss.low_frequency.weight=10",
+          "loss.perceptual.layers={conv2_2: 0.1, conv3_3: 1, conv4_3: 1, conv5_3: 1}"]
 PROFILES: dict[str, dict] = {
-    "fast": dict(model="{nf: 8, nb: 2, gc: 8, scale: 4}", d_nf=8, patch=32, batch=2, pretrain=30, steps=4,
-                 eval_images=2, eval_crop=96, lr_pre=1e-3, lr=1e-4),
-    "cpu": dict(model="{nf: 16, nb: 4, gc: 16, scale: 4}", d_nf=16, patch=64, batch=4, pretrain=2000, steps=300,
-                eval_images=5, eval_crop=None, lr_pre=1e-3, lr=1e-4),
-    "gpu": dict(model="{nf: 64, nb: 23, gc: 32, scale: 4}", d_nf=64, patch=128, batch=16, pretrain=20000,
-                steps=10000, eval_images=None, eval_crop=None, lr_pre=2e-4, lr=1e-4),
+    "fast": dict(rrdb=(8, 2, 4), srresnet=(8, 2), d_nf=8, patch=32, batch=2, steps=3, seeds=[1],
+                 rrdb_stage1=None, pretrain_steps=40, pretrain_batch=4, pretrain_lr=2e-3, bsd100=0, eval_crop=64, log_every=1),
+    "cpu": dict(rrdb=(24, 6, 12), srresnet=(32, 8), d_nf=32, patch=64, batch=4, steps=800, seeds=[1, 2, 3],
+                rrdb_stage1="data/demo_weights/rrdb_psnr_demo_x4.safetensors", pretrain_steps=2000,
+                pretrain_batch=16, pretrain_lr=5e-4, bsd100=20, eval_crop=None, log_every=10,
+                # bf16 autocast + channels_last: 1.9x faster training steps on this AMX CPU (evaluation is fp32)
+                runtime=["runtime.amp=bf16", "runtime.channels_last=true"]),
 }
-
-GAN = ["loss.perceptual.weight=1.0", "loss.gan.weight=5e-3"]
-GRAD = ["loss.gradient_pixel.weight=1e-2", "loss.gradient_gan.weight=5e-3"]
-OFF = {"loss.perceptual.weight": 0, "loss.gan.weight": 0, "loss.gradient_pixel.weight": 0,
-       "loss.gradient_gan.weight": 0, "loss.branch_pixel.weight": 0}
-VARIANTS = [
-    # name, label, stage, generator, loss overrides (on top of everything OFF)
-    ("l1", "(a) L1 only", "psnr", "RRDBNet", ["loss.pixel.weight=1.0"]),
-    ("esrgan", "(b) pixel + perceptual + GAN", "spsr", "RRDBNet", ["loss.pixel.weight=1e-2", *GAN]),
-    ("grad_loss", "(c) (b) + gradient pixel + gradient GAN", "spsr", "RRDBNet", ["loss.pixel.weight=1e-2", *GAN, *GRAD]),
-    ("spsr", "(d) full SPSR (c) + gradient branch", "spsr", "SPSRNet",
-     ["loss.pixel.weight=1e-2", *GAN, *GRAD, "loss.branch_pixel.weight=0.5"]),
-]
+METRICS = ("lpips", "colour_shift", "grad_psnr", "grad_l1")
+CROPS = {"butterfly": "Set5", "zebra": "Set14"}  # structure showcases: wing veins, stripes
 
 
-class BranchlessRRDB(RRDBNet):
-    """RRDBNet that answers like SPSRNet (``SPSROutput``) so the stage-2 step can train it; no branch."""
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fast", action="store_true", help="tiny networks, a few steps, one seed: the mechanics only")
+    ap.add_argument("--steps", type=int, help="GAN-stage iterations per pair (default: the profile's)")
+    ap.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
+    ap.add_argument("--variants", nargs="+", choices=[v.name for v in VARIANTS], help="only these variants")
+    ap.add_argument("--jobs", type=int, default=1, help="pairs trained at once (subprocesses)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per process (shared 2-core CPU: 1)")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--work", type=Path, default=Path.home() / "spsr-runs" / "ablation", help="run folders")
+    ap.add_argument("--out", type=Path, default=REPO / "data" / "ablation_results")
+    ap.add_argument("--aggregate-only", action="store_true", help="only rewrite the results file")
+    ap.add_argument("--only", help=argparse.SUPPRESS)  # a worker: "stage1:srresnet" or "VARIANT:SEED"
+    args = ap.parse_args(argv)
+    args.profile = "fast" if args.fast else "cpu"
+    p = dict(PROFILES[args.profile])
+    p["steps"] = args.steps or p["steps"]
+    p["seeds"] = args.seeds or p["seeds"]
+    args.p = p
+    args.work = args.work / args.profile
+    args.recipe, args.base_config, args.crop_of = RECIPE, BASE_CONFIG, crop_of
+    args.sets = eval_sets_names(p)
+    return args
 
-    def forward(self, lr: torch.Tensor) -> SPSROutput:  # type: ignore[override]
-        sr = super().forward(lr)
-        return SPSROutput(sr, gradient_map(sr, padding=1), gradient_map(lr, padding=1))
 
-    def parameter_groups(self) -> dict[str, list[torch.nn.Parameter]]:
-        return {"sr_branch": list(self.parameters()), "gradient_branch": [], "fusion": []}
+def eval_sets_names(p: dict) -> list[str]:
+    return ["Set5", "Set14"] + ([f"BSD100-first{p['bsd100']}"] if p["bsd100"] else [])
 
 
-def sr_branch_loader(library_loader):
-    """The warm start of stage 2: a :class:`BranchlessRRDB` takes the whole pre-trained RRDBNet (it is one)."""
-
-    def load(model: torch.nn.Module, rrdb: torch.nn.Module) -> list[str]:
-        if not isinstance(model, BranchlessRRDB):
-            return library_loader(model, rrdb)
-        model.load_state_dict(rrdb.state_dict())
-        return list(model.state_dict())
-
-    return load
+def arch_of(p: dict) -> Backbones:
+    return Backbones(rrdb=tuple(p["rrdb"]), srresnet=tuple(p["srresnet"]))
 
 
-@contextlib.contextmanager
-def generator_factory(build):
-    """While active, the Trainer builds its generator with ``build(cfg)`` (None: the library's default)."""
-    import spsr_lib.io.checkpoint as checkpoint_module
-    import spsr_lib.train.trainer as train_module
+def training_data() -> list[str]:
+    shared = Path(os.environ.get("SPSR_SHARED_DATA", REPO.parent / "shared" / "data")) / "train"
+    found = [str(shared / n) for n in ("T91", "BSD200") if (shared / n).is_dir()]
+    if not found:
+        raise SystemExit(f"no training images: {shared}/T91 not found; set SPSR_SHARED_DATA or run `spsr data`")
+    return found
 
-    original, original_loader = train_module.build_generator, checkpoint_module.load_sr_branch_from_rrdb
-    if build is not None:
-        train_module.build_generator = build
-        checkpoint_module.load_sr_branch_from_rrdb = sr_branch_loader(original_loader)
+
+def common_overrides(args, name: str, run: Path, seed: int) -> list[str]:
+    p = args.p
+    nf, nb, gc = p["rrdb"]
+    return [f"name={name}", f"output_dir={run}", f"seed={seed}", f"model.nf={nf}", f"model.nb={nb}",
+            f"model.gc={gc}", f"discriminator.nf={p['d_nf']}", f"data.train={json.dumps(training_data())}",
+            "data.val=null", f"data.patch_size={p['patch']}", f"data.batch_size={p['batch']}",
+            "data.num_workers=0", "train.pretrained=null", "train.fusion_init=official",
+            "train.milestones=[1000000000]",
+            f"runtime.device={args.device}", f"runtime.num_threads={args.threads}", "logging.tensorboard=false",
+            "logging.progress=false", "logging.val_freq=1000000000", f"logging.log_freq={p['log_every']}",
+            f"logging.save_freq={max(p['log_every'], 50)}", "logging.keep_last=1", *p.get("runtime", [])]
+
+
+def fit(cfg, factory) -> tuple[float, torch.nn.Module]:
+    """Train (resuming when the run folder holds a checkpoint); ``(training seconds over all sessions, the
+    exported generator (EMA when on))``."""
+    from spsr_lib.train.state import latest_state
+    from spsr_lib.train.trainer import Trainer
+
+    tr = Trainer(cfg, resume=latest_state(cfg.out_path) is not None, generator=factory)
+    clock = cfg.out_path / "train_seconds.json"  # a resumed run adds to what the earlier sessions spent
+    before = json.loads(clock.read_text())["seconds"] if clock.is_file() else 0.0
+    t0 = time.perf_counter()
     try:
-        yield
+        tr.fit()
     finally:
-        train_module.build_generator = original
-        checkpoint_module.load_sr_branch_from_rrdb = original_loader
+        tr.close()
+    seconds = before + time.perf_counter() - t0
+    atomic_write_text(clock, json.dumps({"seconds": round(seconds, 1)}) + "\n")
+    return seconds, tr.export_model.eval()
 
 
-def branchless(cfg) -> BranchlessRRDB:
-    m = cfg.model
-    return BranchlessRRDB(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale)
+# -------------------------------------------------------------------------------------------- stage 1
+def stage1(args, backbone: str) -> torch.nn.Module:
+    """The stage-1 network of ``backbone``: the shipped RRDBNet (cpu profile) or this script's L1 pre-train."""
+    from safetensors.torch import load_file
+
+    arch, p = arch_of(args.p), args.p
+    net = arch.stage1(backbone)
+    if backbone == "rrdb" and p["rrdb_stage1"]:
+        from spsr_lib.io.checkpoint import load_rrdb
+
+        return load_rrdb(REPO / p["rrdb_stage1"])
+    path = args.work / f"stage1_{backbone}" / "models" / "G_latest.safetensors"
+    if not path.is_file():
+        raise SystemExit(f"{path}: the {backbone} pre-train has not run; run without --only/--aggregate-only")
+    net.load_state_dict(load_file(str(path)))
+    return net.eval()
 
 
-# --------------------------------------------------------------------------------------------- data
-def training_folder(requested: str | None, work: Path) -> tuple[Path, str]:
-    """The HR training folder: ``--train``, else T91 of the shared data, else scikit-image photos."""
-    if requested:
-        return Path(requested), Path(requested).name
-    shared = Path(os.environ.get("SPSR_SHARED_DATA", REPO.parent / "shared" / "data")) / "train" / "T91"
-    if shared.is_dir():
-        return shared, "T91"
-    from skimage import data as skdata
+def pretrain(args, backbone: str) -> None:
+    from spsr_lib.train.config import load_config
 
-    folder = work / "train_skimage"
-    for name in ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry"):
-        if not (folder / f"{name}.png").exists():
-            img = getattr(skdata, name)()
-            write_image(folder / f"{name}.png", img if img.ndim == 3 else np.stack([img] * 3, -1))
-    return folder, "scikit-image photos"
-
-
-def eval_images(name: str, count: int | None, crop: int | None) -> tuple[list[tuple[str, np.ndarray, np.ndarray]], str]:
-    """``[(name, lr, hr)]`` uint8 arrays from a benchmark set, else from scikit-image photos."""
-    try:
-        items = [(it.name, it.hr) for it in spsr_lib.load_benchmark_set(name)]
-        source = name
-    except SPSRError:
-        from skimage import data as skdata
-
-        items = [(n, getattr(skdata, n)()) for n in ("astronaut", "chelsea", "coffee")]
-        source = "scikit-image photos"
-    out = []
-    for n, hr in items[:count]:
-        if crop:  # a centred crop keeps fast runs fast
-            top, left = max(0, (hr.shape[0] - crop) // 2), max(0, (hr.shape[1] - crop) // 2)
-            hr = hr[top:top + crop, left:left + crop]
-        hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
-        out.append((n, spsr_lib.imresize(hr, 1 / 4), hr))
-    return out, source
+    run = args.work / f"stage1_{backbone}"
+    if (run / "done.json").is_file():
+        return
+    p = args.p
+    steps = p["pretrain_steps"]
+    cfg = load_config(str(BASE_CONFIG), [*common_overrides(args, f"stage1_{backbone}", run, 0), "stage=psnr",
+                                        "loss.pixel.weight=1.0", f"data.batch_size={p['pretrain_batch']}",
+                                        f"train.niter={steps}", f"train.lr_g={p['pretrain_lr']}", "train.ema.enabled=false",
+                                        f"train.milestones=[{int(steps * 0.6)}, {int(steps * 0.85)}]"])
+    arch = arch_of(p)
+    seconds, _ = fit(cfg, lambda: arch.stage1(backbone))
+    atomic_write_text(run / "done.json", json.dumps({"steps": steps, "seconds": round(seconds, 1)}) + "\n")
 
 
-# ----------------------------------------------------------------------------------------- training
-def perceptual_trunk() -> str | None:
-    """VGG19 (the paper's), else VGG16 (the ImageNet trunk available offline), else None (term off)."""
-    from spsr_lib.io.weights import locate
+# ----------------------------------------------------------------------------------------- one pair
+def eval_sets(args) -> list[str]:
+    """Set5, Set14 and the fixed BSD100 subset (a folder of links under --work), or small crops (fast)."""
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+    from spsr_lib.io.images import read_image, write_image
 
-    for arch in ("vgg19", "vgg16"):
-        try:
-            locate(arch, download=False)
-            return arch
-        except SPSRError:
-            continue
-    return None
-
-
-def base_overrides(p: dict, train: Path, work: Path, seed: int, device: str, perceptual_arch: str) -> list[str]:
-    return [f"model={p['model']}", f"discriminator.nf={p['d_nf']}", f"data.train={train}", "data.val=null",
-            f"data.patch_size={p['patch']}", f"data.batch_size={p['batch']}", "data.num_workers=0",
-            f"seed={seed}", f"train.lr_g={p['lr']}", f"train.lr_d={p['lr']}", "train.milestones=[1000000000]",
-            f"loss.perceptual.arch={perceptual_arch}", "logging.tensorboard=false", "logging.progress=false",
-            "logging.val_freq=1000000000", f"runtime.device={device}", "train.ema.enabled=false"]
-
-
-def train(name: str, stage: str, overrides: list[str], niter: int, work: Path, build, log_freq: int):
-    run = work / name
-    if run.exists():  # the Trainer refuses to overwrite a run: this one is redone from scratch
-        shutil.rmtree(run)
-    cfg = load_config(None, [f"name={name}", f"stage={stage}", f"output_dir={run}", f"train.niter={niter}",
-                             f"logging.log_freq={log_freq}", f"logging.save_freq={niter}", *overrides])
-    with generator_factory(build):
-        trainer = spsr_lib.Trainer(cfg)
-        t0 = time.perf_counter()
-        try:
-            trainer.fit()
-        finally:
-            trainer.close()
-    return trainer.export_model.eval(), time.perf_counter() - t0, run
+    p, sets = args.p, []
+    for name in ("Set5", "Set14"):
+        bench = load_benchmark_set(name)
+        if p["eval_crop"]:  # fast: two centred crops per set keep CI fast
+            folder = args.work / "eval" / name
+            for item in list(bench)[:2]:
+                img = read_image(item.path)
+                c, top, left = p["eval_crop"], (img.shape[0] - p["eval_crop"]) // 2, (img.shape[1] - p["eval_crop"]) // 2
+                if not (folder / f"{item.name}.png").exists():
+                    write_image(folder / f"{item.name}.png", img[top:top + c, left:left + c])
+            sets.append(str(folder))
+        else:
+            sets.append(name)
+    if p["bsd100"]:
+        bench = load_benchmark_set("BSD100")
+        folder = args.work / "eval" / f"BSD100-first{p['bsd100']}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for item in list(bench)[: p["bsd100"]]:
+            link = folder / Path(item.path).name
+            if not link.exists():
+                link.symlink_to(Path(item.path).resolve())
+        sets.append(str(folder))
+    return sets
 
 
-def curves(run: Path, max_points: int = 200) -> dict[str, list[float]]:
-    recs = read_metrics(run / "metrics.jsonl")
-    if len(recs) > max_points:
-        recs = [recs[round(i * (len(recs) - 1) / (max_points - 1))] for i in range(max_points)]
-    keys = [k for k in recs[0] if k.startswith("l_") or k == "step"] if recs else []
-    return {k: [r.get(k) for r in recs] for k in keys}
+def set_label(s: str) -> str:
+    return Path(s).name if "/" in s else s
 
 
-def evaluate(model, images, lpips_ok: bool) -> tuple[dict[str, float | None], dict[str, np.ndarray]]:
-    rows, srs = [], {}
-    for name, lr, hr in images:
-        sr = spsr_lib.upscale(lr, model, device="auto")
-        srs[name] = sr
-        row = {"psnr": metrics.psnr(sr, hr, scale=4), "ssim": metrics.ssim(sr, hr, scale=4),
-               "grad_l1": metrics.gradient_l1(sr, hr, scale=4), "grad_psnr": metrics.gradient_psnr(sr, hr, scale=4)}
-        row["lpips"] = metrics.lpips(sr, hr) if lpips_ok else None
-        rows.append(row)
-    mean = {k: (None if rows[0][k] is None else float(np.mean([r[k] for r in rows]))) for k in rows[0]}
-    return mean, srs
+def evaluate_model(args, model, name: str | None) -> dict:
+    """``spsr evaluate``'s JSON (per-image values and their means) of ``model``, or of bicubic when None."""
+    from spsr_lib.inference.evaluate import evaluate
+
+    return evaluate(eval_sets(args), 4, "both", model=model, name=name, metrics=METRICS, device=args.device,
+                    progress=False, bicubic=model is None).to_json()
 
 
-def crop_for_notebook(img: np.ndarray, size: int = 96) -> np.ndarray:
+def run_pair(args, variant: Variant, seed: int) -> None:
+    from spsr_lib.inference.infer import upscale
+    from spsr_lib.io.images import write_image
+    from spsr_lib.train.config import load_config
+    from spsr_lib.train.log import read_metrics
+
+    run = args.work / variant.name / f"seed{seed}"
+    if (run / "result.json").is_file():
+        return
+    arch, p = arch_of(args.p), args.p
+    base = stage1(args, variant.backbone)
+    cfg = load_config(str(BASE_CONFIG), [*common_overrides(args, f"{variant.name}_s{seed}", run, seed), *RECIPE,
+                                         *variant.overrides(), f"train.niter={p['steps']}"])
+    seconds, model = fit(cfg, generator_factory(variant, base, arch))
+    ev = evaluate_model(args, model, variant.name)
+    crops = {}
+    for image, set_name in CROPS.items():
+        item = showcase(set_name, image)
+        if item is not None:
+            sr = upscale(item.lr, model, device=args.device)
+            path = run / "crops" / f"{image}.png"
+            write_image(path, crop_of(sr))
+            crops[image] = str(path)
+    train = read_metrics(run / "metrics.jsonl")
+    curves = {k: [r.get(k) for r in train] for k in train[0] if k == "step" or k.startswith("l_")} if train else {}
+    result = {"variant": variant.name, "seed": seed, "steps": p["steps"], "train_seconds": round(seconds, 1),
+              "params": sum(q.numel() for q in model.parameters()), "overrides": cfg_overrides(variant),
+              "evaluation": ev, "curves": curves, "crops": crops}
+    atomic_write_text(run / "result.json", json.dumps(result) + "\n")
+
+
+def showcase(set_name: str, image: str):
+    """The benchmark item ``image`` of ``set_name`` (only that image is read), or None."""
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+
+    bench = load_benchmark_set(set_name)
+    return bench[bench.names.index(image)] if image in bench.names else None
+
+
+def crop_of(img: np.ndarray, size: int = 128) -> np.ndarray:
     top, left = max(0, (img.shape[0] - size) // 2), max(0, (img.shape[1] - size) // 2)
     return img[top:top + size, left:left + size]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fast", action="store_true", help="same as --profile fast (tiny model, a few steps)")
-    ap.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
-    ap.add_argument("--steps", type=int, help="iterations per variant (default: the profile's)")
-    ap.add_argument("--pretrain-steps", type=int, help="shared L1 pre-train iterations (default: the profile's)")
-    ap.add_argument("--train", help="folder of HR training images (default: shared T91, else scikit-image photos)")
-    ap.add_argument("--eval", default="Set5", help="benchmark set for the table (default Set5)")
-    ap.add_argument("--seed", type=int, default=9)
-    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch CPU threads (default 1: on a shared 2-core machine OpenMP spin-waits cost more than it gains)")
-    ap.add_argument("--work", type=Path, default=REPO / "runs" / "ablation", help="training runs go here")
-    ap.add_argument("--out", type=Path, default=REPO / "data" / "ablation_results")
-    ap.add_argument("--variants", nargs="+", choices=[v[0] for v in VARIANTS],
-                    help="run only these; reuse the pre-train in --work and merge into the existing results file")
-    args = ap.parse_args(argv)
-    profile = "fast" if args.fast else args.profile
-    p = dict(PROFILES[profile])
-    p["pretrain"] = args.pretrain_steps if args.pretrain_steps is not None else p["pretrain"]
-    p["steps"] = args.steps if args.steps is not None else p["steps"]
+def cfg_overrides(variant: Variant) -> list[str]:
+    return [*RECIPE, *variant.overrides()]
+
+
+# ----------------------------------------------------------------------------------------- scheduler
+def tasks(args) -> list[tuple[str, list[str]]]:
+    """``[(task, [tasks it needs])]``: the SRResNet pre-train first (its pairs need it), then pairs seed by seed."""
+    chosen = [v for v in VARIANTS if not args.variants or v.name in args.variants]
+    out = []
+    if args.p["rrdb_stage1"] is None and any(v.backbone == "rrdb" for v in chosen):
+        out.append(("stage1:rrdb", []))
+    if any(v.backbone == "srresnet" for v in chosen):
+        out.append(("stage1:srresnet", []))
+    pre = {t for t, _ in out}
+    for seed in args.p["seeds"]:
+        for v in chosen:
+            need = [f"stage1:{v.backbone}"] if f"stage1:{v.backbone}" in pre else []
+            out.append((f"{v.name}:{seed}", need))
+    return out
+
+
+def run_task(args, task: str) -> None:
+    kind, value = task.split(":")
     torch.set_num_threads(args.threads)
-    work = args.work / profile
-    out_file = args.out / ("ablation_results.json" if profile != "fast" else "ablation_results_fast.json")
-    partial = bool(args.variants) and out_file.is_file()
-    doc = json.loads(out_file.read_text()) if partial else None
-    if doc is not None and doc["profile"] != profile:
-        raise SPSRError(f"{out_file}: holds a '{doc['profile']}' run, not '{profile}'; drop --variants to redo it")
-    if not partial and work.exists():  # a full run starts afresh
-        shutil.rmtree(work)
-    train_dir, train_name = training_folder(args.train, work)
-    images, eval_source = eval_images(args.eval, p["eval_images"], p["eval_crop"])
-    from spsr_lib.metrics.lpips import lpips_status
+    if kind == "stage1":
+        pretrain(args, value)
+    else:
+        run_pair(args, BY_NAME[kind], int(value))
 
-    lpips_ok, lpips_note = lpips_status()
-    arch = perceptual_trunk()
-    base = base_overrides(p, train_dir, work, args.seed, args.device, arch or "vgg19")
-    log_freq = max(1, (p["pretrain"] + p["steps"]) // 200)
-    print(f"ablation '{profile}': train on {train_name}, evaluate on {eval_source} ({len(images)} images), "
-          f"perceptual {arch}, LPIPS {'on' if lpips_ok else 'off'}", flush=True)
 
-    pretrained = work / "pretrain_l1" / "models" / "G_latest.safetensors"
-    if doc is None or not pretrained.is_file():
-        # the shared pre-train may use a higher learning rate than the variants (a short L1 run needs it)
-        pre = base + ["loss.pixel.weight=1.0", f"train.lr_g={p['lr_pre']}"]
-        _, t_pre, _ = train("pretrain_l1", "psnr", pre, p["pretrain"], work, None, log_freq)
-        doc = new_document(args, argv, profile, p, t_pre, train_name, eval_source, images, arch, lpips_ok,
-                           lpips_note)
-        doc["results"]["bicubic"] = bicubic_row(images, lpips_ok)
-    crops_dir = args.out / "crops"
-    crop_names = doc["crops"]["names"]
-    for n, lr, hr in (it for it in images if it[0] in crop_names):
-        write_image(crops_dir / f"{profile}_HR_{n}.png", crop_for_notebook(hr))
-        write_image(crops_dir / f"{profile}_bicubic_{n}.png", crop_for_notebook(spsr_lib.imresize(lr, 4)))
+def run_all(args, argv: list[str]) -> None:
+    todo, running, done, failed = tasks(args), {}, set(), []
+    if args.jobs <= 1:
+        for task, _ in todo:
+            print(f"[ablation] {task}", flush=True)
+            run_task(args, task)
+            aggregate(args, argv)
+        return
+    while todo or running:
+        ready = [t for t in todo if all(d in done for d in t[1])]
+        while ready and len(running) < args.jobs:
+            task = ready.pop(0)
+            todo.remove(task)
+            log = args.work / "logs" / f"{task[0].replace(':', '_')}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, __file__, *argv, "--only", task[0]]
+            running[task[0]] = (subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT), log)
+            print(f"[ablation] started {task[0]} (log {log})", flush=True)
+        time.sleep(2)
+        for name, (proc, log) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            del running[name]
+            (done.add(name) if proc.returncode == 0 else failed.append(name))
+            print(f"[ablation] {name}: {'done' if proc.returncode == 0 else f'FAILED, see {log}'}", flush=True)
+            if proc.returncode == 0:
+                aggregate(args, argv)
+        if not running and todo and not any(all(d in done for d in t[1]) for t in todo):
+            failed += [t for t, _ in todo]  # their pre-train failed
+            break
+    if failed:
+        raise SystemExit(f"[ablation] failed: {', '.join(failed)}; rerun the same command to retry them")
 
-    for name, label, stage, generator, losses in VARIANTS:
-        if args.variants and name not in args.variants:
-            continue
-        print(f"-> {label}", flush=True)
-        overrides = [*base, *(f"{k}={v}" for k, v in OFF.items()), *losses, "train.branch_pretrain.steps=0"]
-        if arch is None:  # no ImageNet VGG on this machine: the perceptual term cannot be computed honestly
-            overrides.append("loss.perceptual.weight=0")
-        if generator == "SPSRNet":  # SR branch from the pre-train, fusion as identity: G starts as (a)'s start
-            overrides += [f"train.pretrained={pretrained}", "train.fusion_init=identity"]
-            build = None
-        else:
-            build = branchless if stage == "spsr" else None
-            overrides.append(f"train.pretrained={pretrained}")
-        model, seconds, run = train(name, stage, overrides, p["steps"], work, build, log_freq)
-        mean, srs = evaluate(model, images, lpips_ok)
-        for n in crop_names:
-            write_image(crops_dir / f"{profile}_{name}_{n}.png", crop_for_notebook(srs[n]))
-        doc["results"][name] = {"label": label, "stage": stage, "generator": generator,
-                                "params": sum(q.numel() for q in model.parameters()),
-                                "overrides": [o for o in overrides if o.startswith("loss.")],
-                                "train_seconds": round(seconds, 1), "metrics": mean, "curves": curves(run)}
-        print("   " + "  ".join(f"{k} {v:.4f}" for k, v in mean.items() if v is not None), flush=True)
-        order = ["bicubic", *(v[0] for v in VARIANTS)]
-        doc["results"] = {k: doc["results"][k] for k in order if k in doc["results"]}
-        atomic_write_text(out_file, json.dumps(doc, indent=1) + "\n")  # after every variant: partial results
-    print(f"wrote {out_file}", flush=True)
+
+def aggregate(args, argv: list[str]) -> Path:
+    from ablation_document import build_document  # beside this file
+
+    doc = build_document(args, argv, REPO, evaluate_model, VARIANTS, CROPS)
+    out = args.out / ("ablation_results.json" if args.profile == "cpu" else "ablation_results_fast.json")
+    atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
+    from spsr_lib.notebook.ablation_report import markdown
+
+    if doc["results"]:
+        atomic_write_text(out.with_suffix(".md"), markdown(doc))  # the tables and verdict, for docs and reviews
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse_args(argv)
+    if args.only:
+        run_task(args, args.only)
+        return 0
+    if not args.aggregate_only:
+        args.work.mkdir(parents=True, exist_ok=True)
+        print(f"[ablation] profile {args.profile}: {len(args.p['seeds'])} seed(s) x "
+              f"{len(args.variants or VARIANTS)} variant(s), {args.p['steps']} steps each; runs in {args.work}",
+              flush=True)
+        from spsr_lib.run_info import run_info
+
+        launch = args.work / "launch.json"  # what the results file reports as "command"; "started" stays the first
+        first = json.loads(launch.read_text()).get("started") if launch.is_file() else None
+        atomic_write_text(launch, json.dumps({
+            "command": "python scripts/make_ablation_results.py " + " ".join(argv), "machine": run_info(),
+            "jobs": args.jobs, "threads": args.threads, "started": first or time.strftime("%Y-%m-%d %H:%M")}) + "\n")
+        run_all(args, argv)
+    out = aggregate(args, argv)
+    print(f"wrote {out}", flush=True)
     return 0
-
-
-def new_document(args, argv, profile, p, t_pre, train_name, eval_source, images, arch, lpips_ok, lpips_note) -> dict:
-    names = [n for n, _, _ in images]
-    # crops for the notebook: butterfly (SPSR's structure showcase) and one more when they are there
-    crop_names = ([n for n in ("butterfly", "bird") if n in names] or names)[:2]
-    return {
-        "what": "SPSR loss ablation (Ma et al., CVPR 2020, Sec. 4.4): same seed, data and budget per variant",
-        "profile": profile, "created": time.strftime("%Y-%m-%d"),
-        "hardware": f"{cpu_name()}, {torch.get_num_threads()} threads"
-                    + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() and args.device != "cpu" else ""),
-        "torch": torch.__version__, "spsr_kit": spsr_lib.__version__, "seed": args.seed,
-        "command": "python scripts/make_ablation_results.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "model": p["model"], "patch_size": p["patch"], "batch_size": p["batch"], "pretrain_steps": p["pretrain"],
-        "pretrain_lr": p["lr_pre"], "lr": p["lr"], "steps_per_variant": p["steps"],
-        "pretrain_seconds": round(t_pre, 1), "train_set": train_name, "eval_set": eval_source, "eval_images": names,
-        "perceptual": arch or "off (no ImageNet VGG weights on this machine)",
-        "lpips": f"LPIPS v0.1 alex ({Path(lpips_note).name})" if lpips_ok else "not computed: no AlexNet trunk here",
-        "crops": {"names": crop_names, "pattern": f"crops/{profile}_{{variant}}_{{image}}.png"},
-        "results": {},
-    }
-
-
-def bicubic_row(images, lpips_ok: bool) -> dict:
-    def mean(fn) -> float:
-        return float(np.mean([fn(spsr_lib.imresize(lr, 4), hr) for _, lr, hr in images]))
-
-    return {"label": "bicubic", "metrics": {
-        "psnr": mean(lambda sr, hr: metrics.psnr(sr, hr, scale=4)), "ssim": mean(lambda sr, hr: metrics.ssim(sr, hr, scale=4)),
-        "grad_l1": mean(lambda sr, hr: metrics.gradient_l1(sr, hr, scale=4)),
-        "grad_psnr": mean(lambda sr, hr: metrics.gradient_psnr(sr, hr, scale=4)),
-        "lpips": mean(metrics.lpips) if lpips_ok else None}}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,154 @@
+"""The results file of ``make_ablation_results.py``: every finished (variant, seed) run folder, summed up.
+
+Kept beside the runner so that each file reads top to bottom. The document is what notebook 03 and
+:mod:`spsr_lib.notebook.ablation_report` read:
+
+- how it was made: command, machine, torch, recipe, steps, seeds, wall time, evaluation sets;
+- ``bicubic``: ``{set: {metric: value}}``;
+- ``results[variant]``: label, backbone, overrides, ``seeds {seed: {set: {metric: value}}}``, ``mean`` and
+  ``std`` (sample std over seeds, ddof=1) in the same shape, training seconds, the median seed, loss curves
+  per seed, and the crop files of the median seed (copied to ``<out>/crops``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _means(ev: dict, method_index: int = 0) -> dict[str, dict[str, float]]:
+    """``{set: {metric: mean}}`` of one method of an ``Evaluation.to_json()``."""
+    return {s.rsplit("/", 1)[-1]: {k: v for k, v in vals.items() if v is not None}
+            for s, vals in ev["methods"][method_index]["mean"].items()}
+
+
+def _thin(curves: dict[str, list], points: int = 120) -> dict[str, list]:
+    n = len(curves.get("step", []))
+    if n <= points:
+        return curves
+    idx = [round(i * (n - 1) / (points - 1)) for i in range(points)]
+    return {k: [v[i] for i in idx] for k, v in curves.items()}
+
+
+def _mean_std(per_seed: dict[str, dict[str, dict[str, float]]]) -> tuple[dict, dict]:
+    seeds = list(per_seed.values())
+    mean, std = {}, {}
+    for s in seeds[0]:
+        mean[s], std[s] = {}, {}
+        for k in seeds[0][s]:
+            vals = [r[s][k] for r in seeds if k in r.get(s, {})]
+            mean[s][k] = float(np.mean(vals))
+            std[s][k] = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+    return mean, std
+
+
+def bicubic(args, evaluate_model) -> dict:
+    """Bicubic on the evaluation sets, once per work folder (it does not depend on the variants)."""
+    path = args.work / "bicubic.json"
+    if not path.is_file():
+        from spsr_lib.io.atomic import atomic_write_text
+
+        atomic_write_text(path, json.dumps(evaluate_model(args, None, None)) + "\n")
+    return _means(json.loads(path.read_text()))
+
+
+def build_document(args, argv: list[str], repo: Path, evaluate_model, variants, crops: dict[str, str]) -> dict:
+    import torch
+
+    import spsr_lib
+    from spsr_lib.run_info import cpu_name, run_info
+    from spsr_lib.train.config import load_config
+
+    p = args.p
+    crops_dir = args.out / "crops"
+    results, total_pairs, done_pairs, train_seconds, finished = {}, 0, 0, [], []
+    for v in variants:
+        if args.variants and v.name not in args.variants:
+            continue
+        per_seed, seconds, curves, crop_src = {}, {}, {}, {}
+        for seed in p["seeds"]:
+            total_pairs += 1
+            f = args.work / v.name / f"seed{seed}" / "result.json"
+            if not f.is_file():
+                continue
+            r = json.loads(f.read_text())
+            done_pairs += 1
+            finished.append(f.stat().st_mtime)
+            per_seed[str(seed)] = _means(r["evaluation"])
+            seconds[str(seed)] = r["train_seconds"]
+            train_seconds.append(r["train_seconds"])
+            curves[str(seed)] = _thin(r["curves"])
+            crop_src[str(seed)] = r["crops"]
+            params = r["params"]
+        if not per_seed:
+            continue
+        mean, std = _mean_std(per_seed)
+        # the median seed by mean LPIPS over the sets: its crops are the variant's pictures
+        score = {s: float(np.mean([m["lpips"] for m in sets.values() if "lpips" in m] or [0.0]))
+                 for s, sets in per_seed.items()}
+        median = sorted(score, key=score.get)[len(score) // 2]
+        for image, src in crop_src[median].items():
+            crops_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, crops_dir / f"{args.profile}_{v.name}_{image}.png")
+        results[v.name] = {"label": v.label, "backbone": v.backbone, "gradient_branch": v.branch,
+                           "stage": v.stage, "overrides": [*args.recipe, *v.overrides()], "params": params,
+                           "seeds": per_seed, "mean": mean, "std": std, "train_seconds": seconds,
+                           "median_seed": median, "curves": curves}
+    _reference_crops(args, crops_dir, crops)
+    cfg = load_config(str(args.base_config), list(args.recipe))
+    launch_file = args.work / "launch.json"
+    launch = json.loads(launch_file.read_text()) if launch_file.is_file() else {
+        "command": "python scripts/make_ablation_results.py " + " ".join(argv), "machine": run_info(),
+        "jobs": args.jobs, "threads": args.threads}
+    stage1_srresnet = args.work / "stage1_srresnet" / "done.json"
+    return {
+        "what": "SPSR loss ablation (Ma et al., CVPR 2020, Sec. 4.4): six variants x seeds, one recipe and budget",
+        "profile": args.profile, "complete": done_pairs == total_pairs, "pairs_done": done_pairs,
+        "pairs_total": total_pairs, "created": time.strftime("%Y-%m-%d"),
+        "command": launch["command"], "started": launch.get("started"),
+        "machine": launch["machine"], "cpu": cpu_name(), "threads_per_process": launch["threads"],
+        "jobs": launch["jobs"],
+        "torch": torch.__version__, "spsr_kit": spsr_lib.__version__,
+        "recipe": {"base_config": str(Path(args.base_config).relative_to(repo)), "overrides": args.recipe,
+                   "low_frequency": cfg.loss.low_frequency.weight, "ema_decay": cfg.train.ema.decay},
+        "precision": " + ".join(p.get("runtime", [])) or "fp32",
+        "steps": p["steps"], "seeds": p["seeds"], "batch_size": p["batch"], "patch_size": p["patch"],
+        "budget": f"{p['steps']} GAN-stage steps of batch {p['batch']} x {p['patch']} px per (variant, seed)",
+        "train_seconds_total": round(float(sum(train_seconds)), 1),
+        "wall_seconds": round(max(finished) - min(finished) + (min(train_seconds) if train_seconds else 0), 1)
+        if finished else 0.0,
+        "architectures": {"rrdb (nf, nb, gc)": list(p["rrdb"]), "srresnet (nf, nb)": list(p["srresnet"]),
+                          "discriminator nf": p["d_nf"]},
+        "stage1": {"rrdb": p["rrdb_stage1"] or f"L1 pre-train, {p['pretrain_steps']} steps (this script)",
+                   "srresnet": f"L1 pre-train, {p['pretrain_steps']} steps, batch {p['pretrain_batch']}"
+                               + (f", {json.loads(stage1_srresnet.read_text())['seconds']} s" if
+                                  stage1_srresnet.is_file() else "")},
+        "evaluation": {"sets": [s.rsplit("/", 1)[-1] for s in args.sets],
+                       "note": (f"BSD100: its first {p['bsd100']} images in file order (time)" if p["bsd100"]
+                                else "fast profile: centred crops of two images per set"),
+                       "protocols": "PSNR/SSIM: standard (Y, scale px shaved) and spsr (the paper's own script)",
+                       "std": "sample standard deviation over seeds (ddof=1)"},
+        "bicubic": bicubic(args, evaluate_model),
+        "crops": {"names": list(crops), "pattern": f"crops/{args.profile}_{{variant}}_{{image}}.png",
+                  "from": "the median seed of each variant (by mean LPIPS over the sets)"},
+        "results": results,
+    }
+
+
+def _reference_crops(args, crops_dir: Path, crops: dict[str, str]) -> None:
+    """HR and bicubic crops of the showcase images, as the variants' crops are cut."""
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+    from spsr_lib.io.images import write_image
+    from spsr_lib.ops.imresize import imresize
+
+    for image, set_name in crops.items():
+        bench = load_benchmark_set(set_name)
+        if image in bench.names:
+            item = bench[bench.names.index(image)]  # only this image is read
+            crops_dir.mkdir(parents=True, exist_ok=True)
+            write_image(crops_dir / f"{args.profile}_HR_{image}.png", args.crop_of(item.hr))
+            write_image(crops_dir / f"{args.profile}_bicubic_{image}.png", args.crop_of(imresize(item.lr, 4)))
