@@ -126,15 +126,16 @@ def collect(args: argparse.Namespace, variants: dict[str, list[str]]) -> dict:
     return result
 
 
-def run_all(args: argparse.Namespace, variants: dict[str, list[str]], argv: list[str]) -> None:
-    """Train every variant; with ``--jobs`` > 1 each in a subprocess given this run's ``argv`` + ``--only``."""
+def run_all(args: argparse.Namespace, variants: dict[str, list[str]], argv: list[str]) -> list[str]:
+    """Train every variant; with ``--jobs`` > 1 each in a subprocess given this run's ``argv`` + ``--only``.
+    Returns the variants whose subprocess failed."""
     threads = args.threads or max(1, 2 // max(args.jobs, 1))
     if args.jobs <= 1:
         for name, extra in variants.items():
             print(f"[probe] {name}: {' '.join(extra) or '(base)'}", flush=True)
             train_variant(args, name, variant_overrides(args, name, extra, threads))
-        return
-    pending, running = list(variants), {}
+        return []
+    pending, running, failed = list(variants), {}, []
     while pending or running:
         while pending and len(running) < args.jobs:
             name = pending.pop(0)
@@ -148,7 +149,9 @@ def run_all(args: argparse.Namespace, variants: dict[str, list[str]], argv: list
                 log.close()
                 del running[name]
                 if proc.returncode:
+                    failed.append(name)
                     print(f"[probe] {name}: failed (exit {proc.returncode}); see {Path(args.out) / (name + '.log')}")
+    return failed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             threads = args.threads or 1
             train_variant(args, args.only, variant_overrides(args, args.only, variants[args.only], threads))
             return 0
-        run_all(args, variants, sys.argv[1:] if argv is None else list(argv))
+        failed = run_all(args, variants, sys.argv[1:] if argv is None else list(argv))
         result = collect(args, variants)
     except SPSRError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -178,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(Path(args.out) / "probe.json", json.dumps(result, indent=1))
     atomic_write_text(Path(args.out) / "probe.md", f"Stage-2 probe, {result['machine']}\n\n{text}\n")
     print(text)
+    if failed:  # the table and files hold what finished; the exit status says not everything did
+        print(f"[probe] failed: {', '.join(failed)} (their rows say 'not run'); rerun to retry them", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -164,3 +164,27 @@ def test_probe_report_table_series_and_errors(tmp_path):
         read_probe(tmp_path / "bad.json")
     with pytest.raises(SPSRError, match="stage2_probe"):
         read_probe(tmp_path / "missing.json")
+
+
+def test_probe_exits_1_when_a_job_fails(tmp_path, image_folder, capsys):
+    """--jobs: a variant whose subprocess fails is reported, the others' table is written, and the exit is 1."""
+    probe = _probe_module()
+    s1 = Trainer(load_config(None, tiny(tmp_path / "s1", image_folder, "stage=psnr", "loss.pixel.weight=1",
+                                        "model.nf=8", "train.niter=1")))
+    s1.fit()
+    base = tmp_path / "base.yaml"
+    base.write_text("stage: spsr\n")
+    common = [o for o in tiny(tmp_path / "unused", image_folder, "model.nf=8", "train.fusion_init=identity",
+                              f"data.val={image_folder}", "data.val_max_images=1", "logging.val_lpips=false")
+              if not o.startswith(("output_dir", "train.niter", "logging"))]
+    argv = [str(base), "--pretrained", str(tmp_path / "s1" / "models" / "G_latest.safetensors"), "--steps", "1",
+            "--every", "1", "--out", str(tmp_path / "probe"), "--jobs", "2",
+            "--variant", "good", "", "--variant", "broken", "loss.no_such_term.weight=1"]
+    for o in common:
+        argv += ["--set", o]
+    assert probe.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "broken: failed" in captured.out and "failed: broken" in captured.err
+    result = json.loads((tmp_path / "probe" / "probe.json").read_text())
+    assert [r["step"] for r in result["variants"]["good"]["val"]] == [0, 1]
+    assert result["variants"]["broken"]["val"] == []
