@@ -148,17 +148,40 @@ def test_public_imresize_stays_a_function_after_its_module_is_imported():
 
 
 def test_committed_ablation_results_are_complete():
-    """03_loss_ablations reads this file; it must hold the four variants of one run, with their crops."""
+    """03_loss_ablations reads this file: one finished run of six variants x three seeds on three sets, how it was
+    made, and the crops of every variant's median seed (scripts/make_ablation_results.py --jobs 2)."""
     path = REPO / "data" / "ablation_results" / "ablation_results.json"
     doc = json.loads(path.read_text(encoding="utf-8"))
-    assert list(doc["results"]) == ["bicubic", "l1", "esrgan", "grad_loss", "spsr"]
+    variants = ["l1", "esrgan", "grad_loss", "spsr", "srresnet_esrgan", "srresnet_guided"]
+    sets = ["Set5", "Set14", "BSD100-first20"]
+    metrics = {"psnr_standard", "ssim_standard", "psnr_spsr", "ssim_spsr", "lpips", "colour_shift", "grad_psnr",
+               "grad_l1"}
+    assert doc["profile"] == "cpu" and doc["complete"] is True
+    assert len(doc["seeds"]) == 3 and doc["pairs_done"] == doc["pairs_total"] == 6 * 3
+    assert doc["command"].startswith("python scripts/make_ablation_results.py") and "--fast" not in doc["command"]
+    assert doc["machine"].startswith("spsr-kit ") and doc["steps"] > 0 and f"{doc['steps']} " in doc["budget"]
+    assert doc["wall_seconds"] > 0 and doc["train_seconds_total"] > 0
+    assert doc["evaluation"]["sets"] == sets and "BSD100" in doc["evaluation"]["note"]
+    assert all(metrics <= set(doc["bicubic"][s]) for s in sets)
+    assert list(doc["results"]) == variants
     for name, r in doc["results"].items():
-        assert {"psnr", "ssim", "grad_l1", "grad_psnr"} <= set(r["metrics"]), name
-        if name != "bicubic":  # same budget: every variant logged up to the same last step
-            assert r["curves"]["step"][-1] == doc["steps_per_variant"], name
+        assert r["label"].startswith(f"({'abcdef'[variants.index(name)]})"), name
+        assert set(r["seeds"]) == {str(seed) for seed in doc["seeds"]} == set(r["train_seconds"]), name
+        assert all(metrics <= set(r["seeds"][seed][s]) for seed in r["seeds"] for s in sets), name
+        for s in sets:  # mean and seed std of every metric on every set
+            assert metrics <= set(r["mean"][s]), (name, s)
+            assert all(r["std"][s].get(m) is not None for m in metrics), (name, s)
+        assert r["median_seed"] in r["seeds"], name
+        # same budget: every (variant, seed) logged up to the same last step
+        assert all(c["step"][-1] == doc["steps"] for c in r["curves"].values()) and set(r["curves"]) == set(r["seeds"])
+    res = doc["results"]
+    assert res["spsr"]["gradient_branch"] and res["srresnet_guided"]["gradient_branch"]
+    assert not res["esrgan"]["gradient_branch"] and res["srresnet_esrgan"]["backbone"] == "srresnet"
+    assert {"butterfly", "zebra"} <= set(doc["crops"]["names"])
+    for variant in ["HR", "bicubic", *variants]:
         for image in doc["crops"]["names"]:
-            assert (path.parent / doc["crops"]["pattern"].format(variant=name, image=image)).is_file()
-    assert doc["results"]["spsr"]["generator"] == "SPSRNet" and doc["results"]["esrgan"]["generator"] == "RRDBNet"
+            crop = path.parent / doc["crops"]["pattern"].format(variant=variant, image=image)
+            assert crop.is_file(), crop.relative_to(REPO)
     assert not ABS_PATH.findall(path.read_text(encoding="utf-8"))
 
 
