@@ -95,21 +95,29 @@ def _probe_module():
     return mod
 
 
-def test_probe_table_on_a_tiny_model(tmp_path, image_folder, capsys):
-    probe = _probe_module()
+def _probe_argv(tmp_path, image_folder, steps: int, val_images: int) -> list[str]:
+    """A tiny stage-1 RRDBNet, a one-line base config and the common --set overrides: the probe's arguments
+    before the variants."""
     s1 = Trainer(load_config(None, tiny(tmp_path / "s1", image_folder, "stage=psnr", "loss.pixel.weight=1",
-                                        "model.nf=8", "train.niter=2")))
+                                        "model.nf=8", f"train.niter={steps}")))
     s1.fit()
     base = tmp_path / "base.yaml"
-    common = [o for o in tiny(tmp_path / "unused", image_folder, "model.nf=8", "train.fusion_init=identity",
-                              f"data.val={image_folder}", "data.val_max_images=2", "logging.val_lpips=false")
-              if not o.startswith(("output_dir", "train.niter", "logging"))]
     base.write_text("stage: spsr\n")
+    common = [o for o in tiny(tmp_path / "unused", image_folder, "model.nf=8", "train.fusion_init=identity",
+                              f"data.val={image_folder}", f"data.val_max_images={val_images}",
+                              "logging.val_lpips=false")
+              if not o.startswith(("output_dir", "train.niter", "logging"))]
     argv = [str(base), "--pretrained", str(tmp_path / "s1" / "models" / "G_latest.safetensors"),
-            "--steps", "2", "--every", "1", "--out", str(tmp_path / "probe"),
-            "--variant", "plain", "", "--variant", "lf", "loss.low_frequency.weight=10"]
+            "--steps", str(steps), "--every", "1", "--out", str(tmp_path / "probe")]
     for o in common:
         argv += ["--set", o]
+    return argv
+
+
+def test_probe_table_on_a_tiny_model(tmp_path, image_folder, capsys):
+    probe = _probe_module()
+    argv = _probe_argv(tmp_path, image_folder, steps=2, val_images=2) + [
+        "--variant", "plain", "", "--variant", "lf", "loss.low_frequency.weight=10"]
     assert probe.main(argv) == 0
     out = capsys.readouterr().out
     result = json.loads((tmp_path / "probe" / "probe.json").read_text())
@@ -169,19 +177,8 @@ def test_probe_report_table_series_and_errors(tmp_path):
 def test_probe_exits_1_when_a_job_fails(tmp_path, image_folder, capsys):
     """--jobs: a variant whose subprocess fails is reported, the others' table is written, and the exit is 1."""
     probe = _probe_module()
-    s1 = Trainer(load_config(None, tiny(tmp_path / "s1", image_folder, "stage=psnr", "loss.pixel.weight=1",
-                                        "model.nf=8", "train.niter=1")))
-    s1.fit()
-    base = tmp_path / "base.yaml"
-    base.write_text("stage: spsr\n")
-    common = [o for o in tiny(tmp_path / "unused", image_folder, "model.nf=8", "train.fusion_init=identity",
-                              f"data.val={image_folder}", "data.val_max_images=1", "logging.val_lpips=false")
-              if not o.startswith(("output_dir", "train.niter", "logging"))]
-    argv = [str(base), "--pretrained", str(tmp_path / "s1" / "models" / "G_latest.safetensors"), "--steps", "1",
-            "--every", "1", "--out", str(tmp_path / "probe"), "--jobs", "2",
-            "--variant", "good", "", "--variant", "broken", "loss.no_such_term.weight=1"]
-    for o in common:
-        argv += ["--set", o]
+    argv = _probe_argv(tmp_path, image_folder, steps=1, val_images=1) + [
+        "--jobs", "2", "--variant", "good", "", "--variant", "broken", "loss.no_such_term.weight=1"]
     assert probe.main(argv) == 1
     captured = capsys.readouterr()
     assert "broken: failed" in captured.out and "failed: broken" in captured.err
