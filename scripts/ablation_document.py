@@ -119,8 +119,7 @@ def build_document(args, argv: list[str], repo: Path, evaluate_model, variants, 
         "steps": p["steps"], "seeds": p["seeds"], "batch_size": p["batch"], "patch_size": p["patch"],
         "budget": f"{p['steps']} GAN-stage steps of batch {p['batch']} x {p['patch']} px per (variant, seed)",
         "train_seconds_total": round(float(sum(train_seconds)), 1),
-        "wall_seconds": round(max(finished) - min(finished) + (min(train_seconds) if train_seconds else 0), 1)
-        if finished else 0.0,
+        "wall_seconds": _wall_seconds(launch, finished),
         "architectures": {"rrdb (nf, nb, gc)": list(p["rrdb"]), "srresnet (nf, nb)": list(p["srresnet"]),
                           "discriminator nf": p["d_nf"]},
         "stage1": {"rrdb": p["rrdb_stage1"] or f"L1 pre-train, {p['pretrain_steps']} steps (this script)",
@@ -137,6 +136,16 @@ def build_document(args, argv: list[str], repo: Path, evaluate_model, variants, 
                   "from": "the median seed of each variant (by mean LPIPS over the sets)"},
         "results": results,
     }
+
+
+def _wall_seconds(launch: dict, finished: list[float]) -> float:
+    """From the first launch to the last finished pair (a resumed run counts its pause too)."""
+    if not finished:
+        return 0.0
+    start = launch.get("started_epoch")
+    if start is None and launch.get("started"):  # minute precision: files written before started_epoch existed
+        start = time.mktime(time.strptime(launch["started"], "%Y-%m-%d %H:%M"))
+    return round(max(finished) - start, 1) if start is not None else 0.0
 
 
 def _reference_crops(args, crops_dir: Path, crops: dict[str, str]) -> None:

@@ -346,10 +346,12 @@ def main(argv: list[str] | None = None) -> int:
         from spsr_lib.run_info import run_info
 
         launch = args.work / "launch.json"  # what the results file reports as "command"; "started" stays the first
-        first = json.loads(launch.read_text()).get("started") if launch.is_file() else None
+        first = json.loads(launch.read_text()) if launch.is_file() else {}
         atomic_write_text(launch, json.dumps({
             "command": "python scripts/make_ablation_results.py " + " ".join(argv), "machine": run_info(),
-            "jobs": args.jobs, "threads": args.threads, "started": first or time.strftime("%Y-%m-%d %H:%M")}) + "\n")
+            "jobs": args.jobs, "threads": args.threads,
+            "started": first.get("started") or time.strftime("%Y-%m-%d %H:%M"),
+            "started_epoch": first.get("started_epoch") or time.time()}) + "\n")
         run_all(args, argv)
     out = aggregate(args, argv)
     print(f"wrote {out}", flush=True)
