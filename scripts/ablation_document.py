@@ -20,6 +20,20 @@ from pathlib import Path
 import numpy as np
 
 
+def showcase(set_name: str, image: str):
+    """The benchmark item ``image`` of ``set_name`` (only that image is read), or None."""
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+
+    bench = load_benchmark_set(set_name)
+    return bench[bench.names.index(image)] if image in bench.names else None
+
+
+def crop_of(img: np.ndarray, size: int = 128) -> np.ndarray:
+    """The centred ``size`` x ``size`` crop every picture of the experiment is cut to."""
+    top, left = max(0, (img.shape[0] - size) // 2), max(0, (img.shape[1] - size) // 2)
+    return img[top:top + size, left:left + size]
+
+
 def _means(ev: dict, method_index: int = 0) -> dict[str, dict[str, float]]:
     """``{set: {metric: mean}}`` of one method of an ``Evaluation.to_json()``."""
     return {s.rsplit("/", 1)[-1]: {k: v for k, v in vals.items() if v is not None}
@@ -69,7 +83,7 @@ def build_document(args, argv: list[str], repo: Path, evaluate_model, variants, 
     for v in variants:
         if args.variants and v.name not in args.variants:
             continue
-        per_seed, seconds, curves, crop_src = {}, {}, {}, {}
+        per_seed, seconds, curves, crop_names = {}, {}, {}, {}
         for seed in p["seeds"]:
             total_pairs += 1
             f = args.work / v.name / f"seed{seed}" / "result.json"
@@ -82,8 +96,8 @@ def build_document(args, argv: list[str], repo: Path, evaluate_model, variants, 
             seconds[str(seed)] = r["train_seconds"]
             train_seconds.append(r["train_seconds"])
             curves[str(seed)] = _thin(r["curves"])
-            crop_src[str(seed)] = r["crops"]
-            params = r["params"]
+            crop_names[str(seed)] = list(r["crops"])  # the run's crops/<image>.png
+            params, overrides = r["params"], r["overrides"]
         if not per_seed:
             continue
         mean, std = _mean_std(per_seed)
@@ -91,11 +105,12 @@ def build_document(args, argv: list[str], repo: Path, evaluate_model, variants, 
         score = {s: float(np.mean([m["lpips"] for m in sets.values() if "lpips" in m] or [0.0]))
                  for s, sets in per_seed.items()}
         median = sorted(score, key=score.get)[len(score) // 2]
-        for image, src in crop_src[median].items():
+        for image in crop_names[median]:
             crops_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, crops_dir / f"{args.profile}_{v.name}_{image}.png")
+            shutil.copyfile(args.work / v.name / f"seed{median}" / "crops" / f"{image}.png",
+                            crops_dir / f"{args.profile}_{v.name}_{image}.png")
         results[v.name] = {"label": v.label, "backbone": v.backbone, "gradient_branch": v.branch,
-                           "stage": v.stage, "overrides": [*args.recipe, *v.overrides()], "params": params,
+                           "stage": v.stage, "overrides": overrides, "params": params,
                            "seeds": per_seed, "mean": mean, "std": std, "train_seconds": seconds,
                            "median_seed": median, "curves": curves}
     _reference_crops(args, crops_dir, crops)
@@ -150,14 +165,12 @@ def _wall_seconds(launch: dict, finished: list[float]) -> float:
 
 def _reference_crops(args, crops_dir: Path, crops: dict[str, str]) -> None:
     """HR and bicubic crops of the showcase images, as the variants' crops are cut."""
-    from spsr_lib.data.benchmark_sets import load_benchmark_set
     from spsr_lib.io.images import write_image
     from spsr_lib.ops.imresize import imresize
 
     for image, set_name in crops.items():
-        bench = load_benchmark_set(set_name)
-        if image in bench.names:
-            item = bench[bench.names.index(image)]  # only this image is read
+        item = showcase(set_name, image)
+        if item is not None:
             crops_dir.mkdir(parents=True, exist_ok=True)
-            write_image(crops_dir / f"{args.profile}_HR_{image}.png", args.crop_of(item.hr))
-            write_image(crops_dir / f"{args.profile}_bicubic_{image}.png", args.crop_of(imresize(item.lr, 4)))
+            write_image(crops_dir / f"{args.profile}_HR_{image}.png", crop_of(item.hr))
+            write_image(crops_dir / f"{args.profile}_bicubic_{image}.png", crop_of(imresize(item.lr, 4)))

@@ -33,11 +33,12 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
+
+from ablation_document import build_document, crop_of, showcase  # noqa: E402  (beside this file)
 
 from spsr_lib.io.atomic import atomic_write_text  # noqa: E402
 from spsr_lib.train.ablation import BY_NAME, VARIANTS, Backbones, Variant, generator_factory  # noqa: E402
@@ -80,12 +81,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p["seeds"] = args.seeds or p["seeds"]
     args.p = p
     args.work = args.work / args.profile
-    args.recipe, args.base_config, args.crop_of = RECIPE, BASE_CONFIG, crop_of
+    args.recipe, args.base_config = RECIPE, BASE_CONFIG
     args.sets = eval_sets_names(p)
     return args
 
 
 def eval_sets_names(p: dict) -> list[str]:
+    """The evaluation sets' names; the BSD100 subset is also the name of its folder of links."""
     return ["Set5", "Set14"] + ([f"BSD100-first{p['bsd100']}"] if p["bsd100"] else [])
 
 
@@ -138,8 +140,7 @@ def stage1(args, backbone: str) -> torch.nn.Module:
     """The stage-1 network of ``backbone``: the shipped RRDBNet (cpu profile) or this script's L1 pre-train."""
     from safetensors.torch import load_file
 
-    arch, p = arch_of(args.p), args.p
-    net = arch.stage1(backbone)
+    p = args.p
     if backbone == "rrdb" and p["rrdb_stage1"]:
         from spsr_lib.io.checkpoint import load_rrdb
 
@@ -147,6 +148,7 @@ def stage1(args, backbone: str) -> torch.nn.Module:
     path = args.work / f"stage1_{backbone}" / "models" / "G_latest.safetensors"
     if not path.is_file():
         raise SystemExit(f"{path}: the {backbone} pre-train has not run; run without --only/--aggregate-only")
+    net = arch_of(p).stage1(backbone)
     net.load_state_dict(load_file(str(path)))
     return net.eval()
 
@@ -174,33 +176,28 @@ def eval_sets(args) -> list[str]:
     from spsr_lib.data.benchmark_sets import load_benchmark_set
     from spsr_lib.io.images import read_image, write_image
 
+    # only file paths are listed here: iterating a set would read and downscale every image of it
     p, sets = args.p, []
     for name in ("Set5", "Set14"):
-        bench = load_benchmark_set(name)
         if p["eval_crop"]:  # fast: two centred crops per set keep CI fast
             folder = args.work / "eval" / name
-            for item in list(bench)[:2]:
-                img = read_image(item.path)
-                c, top, left = p["eval_crop"], (img.shape[0] - p["eval_crop"]) // 2, (img.shape[1] - p["eval_crop"]) // 2
-                if not (folder / f"{item.name}.png").exists():
-                    write_image(folder / f"{item.name}.png", img[top:top + c, left:left + c])
+            for path in load_benchmark_set(name).paths[:2]:
+                if not (folder / f"{path.stem}.png").exists():
+                    c, img = p["eval_crop"], read_image(path)
+                    top, left = (img.shape[0] - c) // 2, (img.shape[1] - c) // 2
+                    write_image(folder / f"{path.stem}.png", img[top:top + c, left:left + c])
             sets.append(str(folder))
         else:
             sets.append(name)
     if p["bsd100"]:
-        bench = load_benchmark_set("BSD100")
-        folder = args.work / "eval" / f"BSD100-first{p['bsd100']}"
+        folder = args.work / "eval" / args.sets[-1]  # BSD100-first<n>
         folder.mkdir(parents=True, exist_ok=True)
-        for item in list(bench)[: p["bsd100"]]:
-            link = folder / Path(item.path).name
+        for path in load_benchmark_set("BSD100").paths[: p["bsd100"]]:
+            link = folder / path.name
             if not link.exists():
-                link.symlink_to(Path(item.path).resolve())
+                link.symlink_to(path.resolve())
         sets.append(str(folder))
     return sets
-
-
-def set_label(s: str) -> str:
-    return Path(s).name if "/" in s else s
 
 
 def evaluate_model(args, model, name: str | None) -> dict:
@@ -222,37 +219,22 @@ def run_pair(args, variant: Variant, seed: int) -> None:
         return
     arch, p = arch_of(args.p), args.p
     base = stage1(args, variant.backbone)
-    cfg = load_config(str(BASE_CONFIG), [*common_overrides(args, f"{variant.name}_s{seed}", run, seed), *RECIPE,
-                                         *variant.overrides(), f"train.niter={p['steps']}"])
+    cfg = load_config(str(BASE_CONFIG), [*common_overrides(args, f"{variant.name}_s{seed}", run, seed),
+                                         *cfg_overrides(variant), f"train.niter={p['steps']}"])
     seconds, model = fit(cfg, generator_factory(variant, base, arch))
     ev = evaluate_model(args, model, variant.name)
-    crops = {}
+    crops = []  # written to run/crops/<image>.png
     for image, set_name in CROPS.items():
         item = showcase(set_name, image)
         if item is not None:
-            sr = upscale(item.lr, model, device=args.device)
-            path = run / "crops" / f"{image}.png"
-            write_image(path, crop_of(sr))
-            crops[image] = str(path)
+            write_image(run / "crops" / f"{image}.png", crop_of(upscale(item.lr, model, device=args.device)))
+            crops.append(image)
     train = read_metrics(run / "metrics.jsonl")
     curves = {k: [r.get(k) for r in train] for k in train[0] if k == "step" or k.startswith("l_")} if train else {}
     result = {"variant": variant.name, "seed": seed, "steps": p["steps"], "train_seconds": round(seconds, 1),
               "params": sum(q.numel() for q in model.parameters()), "overrides": cfg_overrides(variant),
               "evaluation": ev, "curves": curves, "crops": crops}
     atomic_write_text(run / "result.json", json.dumps(result) + "\n")
-
-
-def showcase(set_name: str, image: str):
-    """The benchmark item ``image`` of ``set_name`` (only that image is read), or None."""
-    from spsr_lib.data.benchmark_sets import load_benchmark_set
-
-    bench = load_benchmark_set(set_name)
-    return bench[bench.names.index(image)] if image in bench.names else None
-
-
-def crop_of(img: np.ndarray, size: int = 128) -> np.ndarray:
-    top, left = max(0, (img.shape[0] - size) // 2), max(0, (img.shape[1] - size) // 2)
-    return img[top:top + size, left:left + size]
 
 
 def cfg_overrides(variant: Variant) -> list[str]:
@@ -320,8 +302,6 @@ def run_all(args, argv: list[str]) -> None:
 
 
 def aggregate(args, argv: list[str]) -> Path:
-    from ablation_document import build_document  # beside this file
-
     doc = build_document(args, argv, REPO, evaluate_model, VARIANTS, CROPS)
     out = args.out / ("ablation_results.json" if args.profile == "cpu" else "ablation_results_fast.json")
     atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
