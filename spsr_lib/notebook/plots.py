@@ -36,8 +36,9 @@ __all__ = [
 ]
 
 # metrics where lower is better (the bar chart says which way is good)
-LOWER_IS_BETTER = {"lpips", "niqe", "pi", "perceptual_index", "grad_mse", "grad_l1", "gradient_mse", "loss", "mse",
-                   "gradient l1", "gradient mse", "colour_shift", "colour shift"}
+# (metric names are compared lower-cased with spaces as underscores: "gradient L1" is gradient_l1)
+LOWER_IS_BETTER = {"lpips", "niqe", "pi", "perceptual_index", "grad_mse", "grad_l1", "gradient_mse", "gradient_l1",
+                   "loss", "mse", "colour_shift"}
 
 
 def _figure(nrows: int, ncols: int, panel: float, aspect: float = 1.0):
@@ -291,7 +292,7 @@ def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
             ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
         ax.set_xticks(range(len(methods)))
         ax.set_xticklabels(methods, rotation=30, ha="right", fontsize=8)
-        arrow = "lower is better" if metric.lower() in LOWER_IS_BETTER else "higher is better"
+        arrow = "lower is better" if metric.lower().replace(" ", "_") in LOWER_IS_BETTER else "higher is better"
         ax.set_title(f"{metric}\n({arrow})", fontsize=9)
         ax.tick_params(axis="y", labelsize=8)
     if title:
