@@ -36,7 +36,8 @@ Checkpoint = tuple[StateDict, dict[str, str], str]  # (state dict, safetensors m
 FORMAT_TAG = "spsr-kit"
 GENERATOR_ENTRIES = ("generator", "netG", "params_ema", "params", "state_dict", "model_state_dict")
 DISCRIMINATOR_ENTRIES = ("discriminator", "netD", "state_dict")
-ARCH_KEYS = ("in_ch", "out_ch", "nf", "nb", "gc", "scale", "taps", "input_size")
+ARCH_KEYS = ("in_ch", "out_ch", "nf", "nb", "gc", "scale", "taps", "input_size", "residual")
+RESIDUAL_VALUES = ("none", "bicubic")  # spsr_lib.ops.blocks.RESIDUALS (io must not import the models)
 # a weight above this is a diverged run, not a model (trained SR / VGG weights stay below ~100)
 MAX_ABS_WEIGHT = 1e6
 
@@ -181,11 +182,14 @@ def stored_arch(meta: Mapping[str, str] | None, name: str, allowed: Iterable[str
         if key not in allowed:
             raise CheckpointError(f"{name}: unknown key {key!r} in the 'arch' metadata (expected "
                                   f"{', '.join(allowed)}); {fix}")
-        ok = (isinstance(value, list) and all(type(t) is int and t >= 0 for t in value) if key == "taps"
-              else type(value) is int and value >= 1)
+        if key == "residual":
+            ok, want = value in RESIDUAL_VALUES, f"one of {', '.join(RESIDUAL_VALUES)}"
+        elif key == "taps":
+            ok, want = isinstance(value, list) and all(type(t) is int and t >= 0 for t in value), "a list of block indices"
+        else:
+            ok, want = type(value) is int and value >= 1, "a positive integer"
         if not ok:
-            raise CheckpointError(f"{name}: 'arch' metadata {key}={value!r} is not "
-                                  f"{'a list of block indices' if key == 'taps' else 'a positive integer'}; {fix}")
+            raise CheckpointError(f"{name}: 'arch' metadata {key}={str(value)[:40]!r} is not {want}; {fix}")
     return stored
 
 
@@ -229,13 +233,15 @@ def infer_spsr_arch(sd: Mapping[str, Tensor], meta: Mapping[str, str] | None = N
         raise CheckpointError(f"scale=3 needs a single upconv stage but the checkpoint has {n_up}")
     if "taps" not in stored and "taps" not in arch:
         out["taps"] = default_taps(int(out["nb"]), n_taps)
-    return {k: (int(v) if k != "taps" else tuple(int(t) for t in v)) for k, v in out.items()}
+    return {k: (tuple(int(t) for t in v) if k == "taps" else v if k == "residual" else int(v)) for k, v in out.items()}
 
 
 def arch_of(model: nn.Module) -> dict[str, Any]:
     """The constructor arguments a saved file records in its metadata."""
-    keys = ("in_ch", "out_ch", "nf", "nb", "gc", "scale", "taps", "input_size")
-    return {k: (list(v) if isinstance(v, tuple) else v) for k in keys if (v := getattr(model, k, None)) is not None}
+    keys = ("in_ch", "out_ch", "nf", "nb", "gc", "scale", "taps", "input_size", "residual")
+    # "residual" is recorded only when it is not the official "none", so official-style files stay as they were
+    return {k: (list(v) if isinstance(v, tuple) else v) for k in keys
+            if (v := getattr(model, k, None)) is not None and not (k == "residual" and v == "none")}
 
 
 def save_safetensors(model: nn.Module, path: str | os.PathLike) -> None:

@@ -63,8 +63,9 @@ class GradientGuidedSR(nn.Module):
         grad_lr = self.lr_gradient(lr)
         branch_feature, grad_sr = self.grad_branch(grad_lr, taps)
         sr = self.fusion(branch_feature, hr_feature)
-        if hasattr(self.backbone, "base"):  # the backbone's global residual stays part of the image
-            sr = sr + self.backbone.base(lr)
+        base = self.backbone.base(lr) if hasattr(self.backbone, "base") else None
+        if base is not None:  # the backbone's global residual stays part of the image
+            sr = sr + base
         return SPSROutput(sr, grad_sr, grad_lr)
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:

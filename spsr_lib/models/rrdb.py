@@ -19,6 +19,8 @@ from torch import Tensor, nn
 from spsr_lib.ops.blocks import (
     RRDB,
     Upconv,
+    bicubic_base,
+    check_residual,
     conv3x3,
     default_taps,
     init_weights,
@@ -28,12 +30,17 @@ from spsr_lib.ops.blocks import (
 
 
 class RRDBNet(nn.Module):
-    """ESRGAN generator; ``taps`` (0-based RRDB indices) only matter for :meth:`features`."""
+    """ESRGAN generator; ``taps`` (0-based RRDB indices) only matter for :meth:`features`.
+
+    ``residual="bicubic"`` (a kit option; the official net is "none") adds the bicubic-upsampled LR to the
+    output, so the network learns only the missing detail (see :func:`spsr_lib.ops.blocks.bicubic_base`).
+    """
 
     def __init__(self, in_ch: int = 3, out_ch: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4,
-                 taps: Sequence[int] | None = None) -> None:
+                 taps: Sequence[int] | None = None, residual: str = "none") -> None:
         super().__init__()
         self.in_ch, self.out_ch, self.nf, self.nb, self.gc, self.scale = in_ch, out_ch, nf, nb, gc, scale
+        self.residual = check_residual(residual)
         self.taps = default_taps(nb) if taps is None else tuple(int(t) for t in taps)
         self.feature_channels = nf  # guidance protocol
         self.hr_channels = nf
@@ -49,9 +56,16 @@ class RRDBNet(nn.Module):
         """``(trunk outputs at self.taps, HR feature before conv_last)``."""
         return rrdb_trunk_features(self, lr)
 
+    def base(self, lr: Tensor) -> Tensor | None:
+        """The global residual added to the image (guidance protocol), or None for the official net."""
+        return bicubic_base(lr, self.scale) if self.residual == "bicubic" else None
+
     def forward(self, lr: Tensor) -> Tensor:
-        return self.conv_last(self.features(lr)[1])
+        out = self.conv_last(self.features(lr)[1])
+        base = self.base(lr)
+        return out if base is None else out + base
 
 
     def extra_repr(self) -> str:
-        return f"nf={self.nf}, nb={self.nb}, gc={self.gc}, scale={self.scale}"
+        extra = f", residual={self.residual}" if self.residual != "none" else ""
+        return f"nf={self.nf}, nb={self.nb}, gc={self.gc}, scale={self.scale}{extra}"

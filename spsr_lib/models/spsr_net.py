@@ -37,6 +37,8 @@ from torch import Tensor, nn
 from spsr_lib.ops.blocks import (
     RRDB,
     Upconv,
+    bicubic_base,
+    check_residual,
     conv3x3,
     default_taps,
     init_weights,
@@ -106,16 +108,23 @@ class Fusion(nn.Module):
 
 
 class SPSRNet(nn.Module):
-    """SPSR generator. ``taps``: 0-based RRDB indices whose outputs feed the gradient branch."""
+    """SPSR generator. ``taps``: 0-based RRDB indices whose outputs feed the gradient branch.
+
+    ``residual="bicubic"`` (a kit option for short budgets; the official net is "none"): both outputs become
+    residuals over the bicubic-upsampled LR ``B``: ``sr = fusion(...) + B`` and ``grad_sr = conv_out(...) + M(B)``.
+    The SR branch then learns the detail bicubic misses, and the gradient branch the correction to the bicubic
+    image's gradient map, so neither has to rebuild what interpolation already gives (VDSR-style residual learning).
+    """
 
     def __init__(self, in_ch: int = 3, out_ch: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4,
-                 taps: Sequence[int] | None = None) -> None:
+                 taps: Sequence[int] | None = None, residual: str = "none") -> None:
         super().__init__()
         taps = default_taps(nb) if taps is None else tuple(int(t) for t in taps)  # nb=23: OFFICIAL_TAPS
         if not taps or any(not 0 <= t < nb for t in taps) or list(taps) != sorted(taps):
             raise ValueError(f"taps must be non-decreasing RRDB indices in [0, {nb - 1}], got {taps}")
         self.in_ch, self.out_ch, self.nf, self.nb, self.gc, self.scale = in_ch, out_ch, nf, nb, gc, scale
         self.taps = taps
+        self.residual = check_residual(residual)
         # guidance protocol (see spsr_lib.models.guidance): channel counts of features()
         self.feature_channels = nf
         self.hr_channels = nf
@@ -145,7 +154,15 @@ class SPSRNet(nn.Module):
         grad_lr = self.lr_gradient(lr)
         branch_feature, grad_sr = self.grad_branch(grad_lr, taps)
         sr = self.fusion(branch_feature, sr_feature)
+        base = self.base(lr)
+        if base is not None:
+            sr = sr + base
+            grad_sr = grad_sr + self.lr_gradient(base)  # same operator (padding 1) on the HR-size base
         return SPSROutput(sr, grad_sr, grad_lr)
+
+    def base(self, lr: Tensor) -> Tensor | None:
+        """The global residual of ``residual="bicubic"`` (guidance protocol), or None for the official net."""
+        return bicubic_base(lr, self.scale) if self.residual == "bicubic" else None
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Trainable tensors by part: ``sr_branch``, ``gradient_branch``, ``fusion`` (official ``f_*``).
@@ -161,4 +178,5 @@ class SPSRNet(nn.Module):
 
 
     def extra_repr(self) -> str:
-        return f"nf={self.nf}, nb={self.nb}, gc={self.gc}, scale={self.scale}, taps={self.taps}"
+        extra = f", residual={self.residual}" if self.residual != "none" else ""
+        return f"nf={self.nf}, nb={self.nb}, gc={self.gc}, scale={self.scale}, taps={self.taps}{extra}"

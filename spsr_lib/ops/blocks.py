@@ -135,3 +135,22 @@ def rrdb_trunk_features(net: nn.Module, lr: Tensor) -> tuple[list[Tensor], Tenso
     for up in net.upsample:
         x = up(x)
     return taps, lrelu(net.conv_hr(x))
+
+
+RESIDUALS = ("none", "bicubic")
+
+
+def check_residual(residual: str) -> str:
+    """``residual`` names the image a generator adds its output to: "none" (the official SPSR/ESRGAN nets) or
+    "bicubic" (the bicubic-upsampled LR, VDSR-style global residual learning; a kit option, not the paper's)."""
+    if residual not in RESIDUALS:
+        raise ValueError(f"residual must be one of {', '.join(RESIDUALS)}, got {residual!r}")
+    return residual
+
+
+def bicubic_base(lr: Tensor, scale: int) -> Tensor:
+    """The bicubic-upsampled LR (PyTorch's a = -0.75 kernel, edge-clamped) that a ``residual="bicubic"`` net adds
+    to its output: the net then learns only the detail bicubic misses, which a short CPU budget can afford.
+
+    Under CPU autocast ``interpolate`` keeps the input's dtype, so the base is as precise as the LR it gets."""
+    return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False)

@@ -37,6 +37,8 @@ class ModelConfig:
     gc: int = 32
     scale: int = 4
     taps: Optional[list[int]] = None  # RRDB indices feeding the gradient branch; None = official 4/9/14/19
+    # "bicubic": the nets add the bicubic-upsampled LR to their output (kit option, spsr_lib.ops.blocks.bicubic_base)
+    residual: str = "none"
 
 
 @dataclass

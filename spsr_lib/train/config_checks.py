@@ -41,6 +41,8 @@ def _rules(cfg: Any) -> None:
             raise ConfigError(f"model.{key}: {getattr(m, key)} must be >= 1")
     if m.taps is not None and (not m.taps or any(not 0 <= k < m.nb for k in m.taps) or m.taps != sorted(m.taps)):
         raise ConfigError(f"model.taps: {m.taps} must be non-decreasing RRDB indices in [0, {m.nb - 1}]")
+    if m.residual not in ("none", "bicubic"):
+        raise ConfigError(f"model.residual: {str(m.residual)[:40]!r} must be none (official) or bicubic")
     if cfg.discriminator.nf < 1:
         raise ConfigError(f"discriminator.nf: {cfg.discriminator.nf} must be >= 1")
     if d.patch_size < 1:

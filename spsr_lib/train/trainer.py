@@ -66,10 +66,10 @@ def build_generator(cfg: Config) -> nn.Module:
     if cfg.stage == "psnr":
         from spsr_lib.models.rrdb import RRDBNet
 
-        return RRDBNet(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale)
+        return RRDBNet(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale, residual=m.residual)
     from spsr_lib.models.spsr_net import SPSRNet
 
-    return SPSRNet(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale, taps=m.taps)
+    return SPSRNet(m.in_ch, m.out_ch, m.nf, m.nb, m.gc, m.scale, taps=m.taps, residual=m.residual)
 
 
 class Trainer:

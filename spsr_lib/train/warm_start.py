@@ -140,9 +140,16 @@ def load_pretrained(cfg: Config, G: nn.Module) -> str:
             if cfg.train.fusion_init == "identity":
                 raise ConfigError(f"train.fusion_init: 'identity' needs an RRDBNet in train.pretrained, but {path} "
                                   "is a whole SPSR generator; set train.fusion_init=official to fine-tune it")
-            G.load_state_dict(generator_from_state(ckpt, **arch, taps=G.taps).state_dict())
+            whole = generator_from_state(ckpt, **arch, taps=G.taps)
+            if whole.residual != m.residual:
+                raise ConfigError(f"model.residual: {m.residual} but train.pretrained {path} was trained with "
+                                  f"residual={whole.residual}; set model.residual={whole.residual}")
+            G.load_state_dict(whole.state_dict())
             return f"G (all of SPSRNet) initialised from {path}"
     rrdb = rrdb_from_state(ckpt, **arch)
+    if rrdb.residual != m.residual:  # the weights only mean the same image with the same global residual
+        raise ConfigError(f"model.residual: {m.residual} but train.pretrained {path} was trained with residual="
+                          f"{rrdb.residual}; set model.residual={rrdb.residual}")
     if cfg.stage == "psnr":
         G.load_state_dict(rrdb.state_dict())
         return f"G initialised from {path}"

@@ -1,0 +1,60 @@
+"""The phase index: does an SR image carry a regular grid at the upscale period?
+
+A x4 generator makes every HR pixel from the LR pixel it sits in, so a network that has not learnt to hide its
+upsampling leaves a pattern that repeats every 4 px (nearest-neighbour upconvs, a GAN stage that found the
+period, Fig. 1's "structural distortion"). A natural image has no preferred phase: its high-frequency energy is
+the same on every row and column modulo 4. The index measures how far an image is from that:
+
+1. ``g``: the grey image (ITU-R BT.601 luma of the RGB values saved to disk, [0, 255]);
+2. high-pass energy ``e = |g - box3x3(g)|`` (3x3 mean, valid part only);
+3. drop ``border`` px (default 8) on every side, so padding and the frame do not count;
+4. for each of the ``period**2`` phases ``(row mod period, col mod period)`` (rows and columns counted in the
+   image's own coordinates, which is where the LR grid sits), the mean of ``e`` over that phase;
+5. index = largest phase mean / smallest phase mean.
+
+Reference values (Set5 / Set14, x4, whole images; issue "A demo SPSR that preserves structure"): HR 1.10 / 1.08,
+MATLAB-bicubic upsampling 1.97 / 2.07 (its kernel weights repeat every 4 px), the 2026-12 CPU-demo SPSR 3.02 /
+3.08. Lower is better; 1.0 is no phase preference at all. Flat images (all phases 0) give 1.0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from spsr_lib.metrics.color import ImageLike, as_batch255, quantize
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def phase_means(img: ImageLike, period: int = 4, border: int = 8) -> torch.Tensor:
+    """``(N, period, period)`` mean high-pass energy per phase (grey levels)."""
+    x, _ = as_batch255(img, "image")
+    x = quantize(x).double()
+    w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    g = (x * w).sum(1, keepdim=True)
+    e = (g[:, :, 1:-1, 1:-1] - F.avg_pool2d(g, 3, stride=1)).abs()[:, 0]  # pixel (i, j) of e is (i+1, j+1) of g
+    h, w_ = e.shape[-2:]
+    b = max(border - 1, 0)  # e starts one pixel in
+    if h - 2 * b < period or w_ - 2 * b < period:
+        raise ValueError(f"image of {g.shape[-2]}x{g.shape[-1]} px is too small for the phase index "
+                         f"(border {border}, period {period})")
+    e = e[:, b:h - b, b:w_ - b]
+    r0 = (b + 1) % period  # image row of e's first row, modulo the period
+    c0 = (b + 1) % period
+    out = torch.empty(e.shape[0], period, period, dtype=e.dtype)
+    for dr in range(period):
+        for dc in range(period):
+            out[:, (r0 + dr) % period, (c0 + dc) % period] = e[:, dr::period, dc::period].flatten(1).mean(1).cpu()
+    return out
+
+
+def phase_index(img: ImageLike, period: int = 4, border: int = 8) -> float | torch.Tensor:
+    """Largest over smallest per-phase high-pass energy (module docstring); ~1.1 for natural images, lower is
+    better. One uint8 HxWx3 image -> float; an Nx3xHxW float batch in [0, 1] -> (N,) tensor."""
+    m = phase_means(img, period, border).flatten(1)
+    lo, hi = m.min(1).values, m.max(1).values
+    v = torch.where(lo > 0, hi / lo.clamp_min(1e-12), torch.where(hi > 0, torch.full_like(hi, float("inf")),
+                                                                 torch.ones_like(hi)))
+    return float(v[0]) if isinstance(img, np.ndarray) else v.float()
