@@ -87,6 +87,11 @@ def init_fusion_as_identity(spsr: nn.Module, rrdb: nn.Module) -> nn.Module:
         raise ValueError(f"identity fusion init needs nf >= {2 * spsr.out_ch}, got nf={spsr.nf}")
     _dirac_(spsr.conv_hr_feat)
     _fusion_as_head(spsr.fusion, rrdb.conv_last, spsr.nf, spsr.out_ch)
+    if getattr(spsr, "residual", "none") == "bicubic":
+        # grad_sr = conv_out(feature) + M(bicubic): a zero conv_out starts the branch at the bicubic image's
+        # gradient map (its weights still get gradients, the zero-init residual trick), not at random noise
+        nn.init.zeros_(spsr.grad_branch.conv_out.weight)
+        nn.init.zeros_(spsr.grad_branch.conv_out.bias)
     return spsr
 
 

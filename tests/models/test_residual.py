@@ -42,7 +42,10 @@ def test_residual_round_trips_and_warm_starts(tmp_path):
     load_sr_branch_from_rrdb(spsr, rrdb)
     init_fusion_as_identity(spsr, rrdb)
     lr = torch.rand(1, 3, 8, 8)
-    assert torch.allclose(spsr(lr).sr, rrdb(lr), atol=1e-6)
+    out = spsr(lr)
+    assert torch.allclose(out.sr, rrdb(lr), atol=1e-6)
+    up = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False)
+    assert torch.allclose(out.grad_sr, gradient_map(up, padding=1), atol=1e-6)  # the branch starts at M(bicubic)
     save_safetensors(spsr, tmp_path / "g.safetensors")
     save_safetensors(rrdb, tmp_path / "r.safetensors")
     assert load_generator(tmp_path / "g.safetensors").residual == "bicubic"
