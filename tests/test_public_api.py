@@ -28,7 +28,8 @@ TOP_LEVEL = [
 # spsr_lib.<module>.<name>: the modules reachable as attributes (``from spsr_lib import widgets``)
 MODULE_NAMES = {
     "metrics": ["psnr", "ssim", "psnr_rgb", "psnr_ssim", "lpips", "dists", "niqe", "ma_score", "perceptual_index",
-                "gradient_psnr", "gradient_l1", "MODES", "MODE_DESCRIPTIONS", "MetricInputError", "rgb_to_y"],
+                "gradient_psnr", "gradient_l1", "phase_index", "branch_gradient_l1", "bicubic_gradient_l1",
+                "branch_zero_change", "MODES", "MODE_DESCRIPTIONS", "MetricInputError", "rgb_to_y"],
     "widgets": ["compare_slider", "as_image", "wipe", "blend", "crop_box", "crop_zoom", "diff_heatmap"],
     "plots": ["show_images", "side_by_side", "difference_crops", "wipe_figure", "loss_curves", "metric_bars"],
     "tables": ["table", "Table", "format_value"],

@@ -8,6 +8,9 @@ Public names::
     ma_score(img, scale=4)                   perceptual_index(img, scale=4)
     gradient_psnr(sr, hr, scale=4)           gradient_l1(sr, hr, scale=4)
     colour_shift(sr, hr, scale=4)            colour_offset(sr, hr, scale=4)   (grey levels)
+    phase_index(img, period=4, border=8)     (grid at the upscale period: ~1.1 natural, lower is better)
+    branch_gradient_l1(grad_sr, hr, scale=4) bicubic_gradient_l1(bicubic_sr, hr, scale=4)
+    branch_zero_change(model, lr)            (grey levels; gradient-guided models, see ``branch.py``)
 
 Images are uint8 HxWx3 RGB numpy arrays (one image -> a float) or Nx3xHxW float tensors in [0, 1]
 (a batch -> an (N,) tensor).  ``mode`` is ``"standard"`` (float Y, MATLAB/BasicSR convention) or
@@ -23,12 +26,14 @@ May import: ``spsr_lib.data``, ``spsr_lib.io``, ``spsr_lib.models``, ``spsr_lib.
 
 from __future__ import annotations
 
+from spsr_lib.metrics.branch import bicubic_gradient_l1, branch_gradient_l1, branch_zero_change
 from spsr_lib.metrics.color import MetricInputError, rgb_to_y
 from spsr_lib.metrics.colour_shift import colour_offset, colour_shift
 from spsr_lib.metrics.dists import dists
 from spsr_lib.metrics.lpips import lpips
 from spsr_lib.metrics.ma import ma_score, perceptual_index
 from spsr_lib.metrics.niqe import niqe
+from spsr_lib.metrics.phase import phase_index
 from spsr_lib.metrics.psnr_ssim import MODE_DESCRIPTIONS, MODES, psnr, psnr_rgb, psnr_ssim, ssim
 from spsr_lib.metrics.structure import gradient_l1, gradient_psnr
 
@@ -36,6 +41,9 @@ __all__ = [
     "MODES",
     "MODE_DESCRIPTIONS",
     "MetricInputError",
+    "bicubic_gradient_l1",
+    "branch_gradient_l1",
+    "branch_zero_change",
     "colour_offset",
     "colour_shift",
     "dists",
@@ -45,6 +53,7 @@ __all__ = [
     "ma_score",
     "niqe",
     "perceptual_index",
+    "phase_index",
     "psnr",
     "psnr_rgb",
     "psnr_ssim",

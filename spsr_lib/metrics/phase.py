@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from spsr_lib.metrics.color import ImageLike, as_batch255, quantize
+from spsr_lib.metrics.color import ImageLike, MetricInputError, as_batch255, quantize
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -38,8 +38,9 @@ def phase_means(img: ImageLike, period: int = 4, border: int = 8) -> torch.Tenso
     h, w_ = e.shape[-2:]
     b = max(border - 1, 0)  # e starts one pixel in
     if h - 2 * b < period or w_ - 2 * b < period:
-        raise ValueError(f"image of {g.shape[-2]}x{g.shape[-1]} px is too small for the phase index "
-                         f"(border {border}, period {period})")
+        need = 2 * max(border, 1) + period
+        raise MetricInputError(f"image of {g.shape[-2]}x{g.shape[-1]} px is too small for the phase index "
+                               f"(border {border}, period {period}); use an image of at least {need}x{need} px")
     e = e[:, b:h - b, b:w_ - b]
     r0 = (b + 1) % period  # image row of e's first row, modulo the period
     c0 = (b + 1) % period
@@ -52,7 +53,8 @@ def phase_means(img: ImageLike, period: int = 4, border: int = 8) -> torch.Tenso
 
 def phase_index(img: ImageLike, period: int = 4, border: int = 8) -> float | torch.Tensor:
     """Largest over smallest per-phase high-pass energy (module docstring); ~1.1 for natural images, lower is
-    better. One uint8 HxWx3 image -> float; an Nx3xHxW float batch in [0, 1] -> (N,) tensor."""
+    better. One uint8 HxWx3 image -> float; an Nx3xHxW float batch in [0, 1] -> (N,) tensor. An image smaller
+    than ``2 * border + period`` px on a side raises :class:`MetricInputError` (a ``ValueError``)."""
     m = phase_means(img, period, border).flatten(1)
     lo, hi = m.min(1).values, m.max(1).values
     v = torch.where(lo > 0, hi / lo.clamp_min(1e-12), torch.where(hi > 0, torch.full_like(hi, float("inf")),
