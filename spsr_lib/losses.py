@@ -95,6 +95,33 @@ def low_frequency_loss(sr: Tensor, hr: Tensor, factor: int = 4) -> Tensor:
     return F.l1_loss(F.avg_pool2d(sr, factor), F.avg_pool2d(hr, factor))
 
 
+# ------------------------------------------------------------------------------------ LDL artifact map
+@torch.no_grad()
+def artifact_map(sr: Tensor, hr: Tensor, sr_ema: Tensor | None = None, window: int = 7) -> Tensor:
+    """LDL's artifact map (Liang et al., CVPR 2022, Sec. 3; official ``get_refined_artifact_map``), N x 1 x H x W.
+
+    ``r = sum_c |HR - SR|``; ``M = var(r over each image) ** (1/5) * local_var(r)``, the local variance taken
+    over a ``window`` x ``window`` neighbourhood (reflect padding, unbiased, as the official code; the 1/5 power
+    applies to the per-image variance only). With ``sr_ema`` (the EMA generator's output) the map is refined:
+    zero where the current residual is below the EMA's, i.e. kept only where the model is worse than its
+    average, the unstable pixels LDL calls artifacts. Computed without gradient: the map only weights the loss.
+    """
+    residual = (hr - sr).abs().sum(1, keepdim=True)
+    pad = (window - 1) // 2
+    patches = F.pad(residual, [pad] * 4, mode="reflect").unfold(2, window, 1).unfold(3, window, 1)
+    local = patches.var(dim=(-1, -2), unbiased=True)
+    weight = residual.var(dim=(1, 2, 3), keepdim=True) ** (1 / 5) * local
+    if sr_ema is not None:
+        weight = torch.where(residual < (hr - sr_ema).abs().sum(1, keepdim=True), 0.0, weight)
+    return weight
+
+
+def artifact_map_loss(sr: Tensor, hr: Tensor, sr_ema: Tensor | None = None, window: int = 7) -> Tensor:
+    """LDL's artifact loss: ``L1(M * SR, M * HR)`` with the detached :func:`artifact_map` ``M``."""
+    m = artifact_map(sr.detach(), hr, None if sr_ema is None else sr_ema.detach(), window)
+    return F.l1_loss(m * sr, m * hr)
+
+
 # -------------------------------------------------------------------------------------------- perceptual
 class PerceptualLoss(nn.Module):
     """L1 between VGG features of SR and HR (official ``VGGFeatureExtractor``, §4).

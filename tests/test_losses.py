@@ -132,3 +132,48 @@ def test_official_weights_are_config_defaults():
     assert got == losses.OFFICIAL_WEIGHTS == {"pixel": 1e-2, "perceptual": 1.0, "gan": 5e-3,
                                               "gradient_pixel": 1e-2, "gradient_gan": 5e-3, "branch_pixel": 0.5}
     assert loss.gan.kind == loss.gradient_gan.kind == "ragan" and loss.perceptual.arch == "vgg19"
+
+
+# ------------------------------------------------------------------------------------ LDL artifact map
+def test_artifact_map_is_zero_when_sr_equals_hr():
+    hr = torch.rand(2, 3, 24, 24)
+    m = losses.artifact_map(hr.clone(), hr)
+    assert m.shape == (2, 1, 24, 24) and torch.count_nonzero(m) == 0
+    assert losses.artifact_map_loss(hr.clone().requires_grad_(), hr).item() == 0.0
+
+
+def test_artifact_map_is_larger_where_the_residual_is_noisy():
+    gen = torch.Generator().manual_seed(0)
+    hr = torch.full((1, 3, 32, 32), 0.5)
+    sr = hr + 0.05  # a smooth (constant) residual everywhere ...
+    sr[..., :, 16:] += 0.1 * torch.randn(1, 3, 32, 16, generator=gen)  # ... and a noisy one on the right
+    m = losses.artifact_map(sr, hr, window=7)
+    assert m[..., 4:28, 20:28].mean() > 100 * m[..., 4:28, 3:10].mean()
+    assert m[..., 4:28, 3:10].abs().max() < 1e-9  # constant residual: zero local variance
+
+
+def test_artifact_map_matches_its_definition_and_ema_refinement():
+    gen = torch.Generator().manual_seed(1)
+    hr, sr, ema = (torch.rand(1, 3, 12, 12, generator=gen) for _ in range(3))
+    r = (hr - sr).abs().sum(1, keepdim=True)
+    m = losses.artifact_map(sr, hr, window=3)
+    padded = torch.nn.functional.pad(r, [1] * 4, mode="reflect")
+    y, x = 5, 7
+    local = padded[0, 0, y:y + 3, x:x + 3].var(unbiased=True)
+    assert m[0, 0, y, x].item() == pytest.approx((r.var() ** 0.2 * local).item(), rel=1e-5)
+    refined = losses.artifact_map(sr, hr, ema, window=3)
+    better_than_ema = r < (hr - ema).abs().sum(1, keepdim=True)
+    assert better_than_ema.any() and (~better_than_ema).any()
+    assert torch.count_nonzero(refined[better_than_ema]) == 0
+    assert torch.equal(refined[~better_than_ema], m[~better_than_ema])
+
+
+def test_artifact_map_loss_grad_flows_to_sr_only_not_through_the_map():
+    gen = torch.Generator().manual_seed(2)
+    hr = torch.rand(1, 3, 16, 16, generator=gen)
+    sr = (hr + 0.1 * torch.randn(1, 3, 16, 16, generator=gen)).requires_grad_()
+    loss = losses.artifact_map_loss(sr, hr)
+    loss.backward()
+    m = losses.artifact_map(sr.detach(), hr)
+    expected = (m * torch.sign(sr.detach() - hr)) / sr.numel()  # d/dSR of mean |M*SR - M*HR|, M constant
+    torch.testing.assert_close(sr.grad, expected, rtol=1e-4, atol=1e-9)

@@ -10,6 +10,13 @@ Five stride-2 convs floor the size five times, so ``s = input_size // 32`` (4 fo
 130x130 gradient maps work). The official code hard-codes ``Linear(512*4*4, 100)``, i.e. nf=64 and s=4;
 here it is computed from ``nf`` and ``input_size``. Module indices match the official state dict keys
 (``features.N`` / ``classifier.N``, 69 keys), so official checkpoints load as they are.
+
+``spectral_norm=True`` (not the paper; ``discriminator.spectral_norm``, a small-budget lever of issue 24) puts
+torch's spectral-norm parametrization on every conv and linear after the init, BatchNorm kept: each weight is
+divided by its largest singular value (one power iteration per train-mode forward), which bounds how fast D
+can run ahead of G. The state dict then holds ``<layer>.parametrizations.weight.original`` and the power
+iteration's ``_u``/``_v`` instead of ``<layer>.weight`` (training checkpoints save and resume it; the official
+key layout and ``load_discriminator`` are for the plain D).
 """
 
 from __future__ import annotations
@@ -28,11 +35,11 @@ def _conv_bn_lrelu(in_ch: int, out_ch: int, kernel: int, stride: int) -> list[nn
 class VGGDiscriminator(nn.Module):
     """``Discriminator_VGG_128`` for ``input_size`` in [32 * s, 32 * s + 31] (s = final map size)."""
 
-    def __init__(self, in_ch: int = 3, nf: int = 64, input_size: int = 128) -> None:
+    def __init__(self, in_ch: int = 3, nf: int = 64, input_size: int = 128, spectral_norm: bool = False) -> None:
         super().__init__()
         if input_size < 32:
             raise ValueError(f"VGGDiscriminator needs input_size >= 32 (five stride-2 convs), got {input_size}")
-        self.in_ch, self.nf, self.input_size = in_ch, nf, input_size
+        self.in_ch, self.nf, self.input_size, self.spectral_norm = in_ch, nf, input_size, spectral_norm
         self.final_size = input_size // 32
         chans = [nf, nf, 2 * nf, 2 * nf, 4 * nf, 4 * nf, 8 * nf, 8 * nf, 8 * nf, 8 * nf]
         layers: list[nn.Module] = [nn.Conv2d(in_ch, nf, 3, 1, 1, bias=True), nn.LeakyReLU(NEG_SLOPE, inplace=True)]
@@ -44,6 +51,10 @@ class VGGDiscriminator(nn.Module):
             nn.Linear(8 * nf * self.final_size**2, 100), nn.LeakyReLU(NEG_SLOPE, inplace=True), nn.Linear(100, 1)
         )
         init_weights(self, 1.0)
+        if spectral_norm:
+            for layer in [*self.features, *self.classifier]:
+                if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                    nn.utils.parametrizations.spectral_norm(layer)
 
     def forward(self, x: Tensor) -> Tensor:
         f = self.features(x)
@@ -55,4 +66,5 @@ class VGGDiscriminator(nn.Module):
         return self.classifier(torch.flatten(f, 1))
 
     def extra_repr(self) -> str:
-        return f"in_ch={self.in_ch}, nf={self.nf}, input_size={self.input_size}"
+        sn = ", spectral_norm=True" if self.spectral_norm else ""
+        return f"in_ch={self.in_ch}, nf={self.nf}, input_size={self.input_size}{sn}"

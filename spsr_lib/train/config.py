@@ -47,6 +47,9 @@ class DiscriminatorConfig:
 
     nf: int = 64
     sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only); official: per-GPU BN statistics
+    # not the paper: spectral norm (torch parametrization) on every conv/linear of D and D_grad, BN kept; a small-budget
+    # lever against a D that wins at once (issue 24). Changes the state-dict keys: a resumed run keeps its setting
+    spectral_norm: bool = False
 
 
 @dataclass
@@ -99,6 +102,15 @@ class LowFrequencyLossConfig:
 
 
 @dataclass
+class ArtifactMapLossConfig:
+    """Not in the paper (weight 0 = off): LDL's artifact-map loss (Liang et al., CVPR 2022), see
+    ``spsr_lib.losses.artifact_map``: L1(M * SR, M * HR) with M the local variance of |HR - SR|."""
+
+    weight: float = 0.0
+    window: int = 7  # odd side of the local-variance window (LDL: 7)
+
+
+@dataclass
 class LossConfig:
     """Generator loss terms (§5.1). A weight of 0 skips the term and the network it needs."""
 
@@ -109,6 +121,7 @@ class LossConfig:
     gradient_gan: GANLossConfig = field(default_factory=GANLossConfig)  # D_grad on those maps
     branch_pixel: WeightOnly = _w(0.5)  # L1 between grad_sr and the padding-1 HR gradient map
     low_frequency: LowFrequencyLossConfig = field(default_factory=LowFrequencyLossConfig)
+    artifact_map: ArtifactMapLossConfig = field(default_factory=ArtifactMapLossConfig)  # stage 2 only
 
 
 @dataclass
@@ -128,6 +141,14 @@ class EMAConfig:
     enabled: bool = False
     decay: float = 0.999
     start_step: int = 0
+
+
+@dataclass
+class DPauseConfig:
+    """Not in the paper (threshold 0 = off): skip D's optimiser step when its previous step's loss was below
+    ``threshold`` (D far ahead); D_grad is paused by its own loss. See ``spsr_lib.train.d_pause``."""
+
+    threshold: float = 0.0
 
 
 @dataclass
@@ -151,6 +172,7 @@ class TrainConfig:
     # (a later --resume goes on); None = run to niter
     time_limit_s: Optional[float] = None
     ema: EMAConfig = field(default_factory=EMAConfig)
+    d_pause: DPauseConfig = field(default_factory=DPauseConfig)
 
 
 @dataclass

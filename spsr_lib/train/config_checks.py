@@ -97,6 +97,16 @@ def _existing_rules(cfg: Any) -> None:
     if cfg.train.fusion_init == "identity" and (cfg.stage != "spsr" or not cfg.train.pretrained):
         raise ConfigError("train.fusion_init: 'identity' needs stage 'spsr' and train.pretrained set to a stage-1 "
                           "RRDBNet (its conv_last becomes the image head); use 'official' otherwise")
+    am = cfg.loss.artifact_map
+    if am.weight < 0 or am.window < 3 or am.window % 2 == 0:
+        raise ConfigError(f"loss.artifact_map: weight must be >= 0 and window an odd number >= 3 (LDL: 7), "
+                          f"got weight {am.weight}, window {am.window}")
+    threshold = cfg.train.d_pause.threshold
+    if threshold < 0:
+        raise ConfigError(f"train.d_pause.threshold: {threshold} must be >= 0 (0 = off; e.g. 0.05)")
+    if threshold > 0 and rt.cuda_graphs:
+        raise ConfigError("train.d_pause: pausing D is a host decision per step, which a captured CUDA graph cannot "
+                          "make; set train.d_pause.threshold=0 or runtime.cuda_graphs=false")
     groups = {"fusion", "gradient_branch", "sr_branch"}
     bad = [g for g in cfg.train.branch_pretrain.train.split("+") if g not in groups]
     if bad:

@@ -89,6 +89,8 @@ def resume_trainer(tr) -> None:
     tr.scaler.load_state_dict(state["scaler"])
     if tr.ema is not None and state.get("ema"):
         tr.ema.load_state_dict(state["ema"])
+    if state.get("d_pause"):
+        tr.d_pause.load_state_dict(state["d_pause"])
     tr.step, tr.epoch, tr.batch_in_epoch = int(state["step"]), int(state["epoch"]), int(state["batch_in_epoch"])
     if any(k.removeprefix("train.") in OPTIMISER_KEYS for k in changed):
         _apply_optimiser_settings(tr)

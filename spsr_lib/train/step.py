@@ -11,6 +11,10 @@ Stage "spsr" (``SPSRModel.optimize_parameters``), for step ``s`` (starting at 1)
 4. D: ``RaGAN_D(D(HR), D(SR.detach()))``, backward, Adam_D step.  5. the same for D_grad on ``M2`` maps.
 6. every scheduler steps once.
 
+Kit options off by default (not in the paper): ``loss.artifact_map`` adds LDL's artifact term to step 3 (with
+``train.ema`` one extra no-grad forward of the EMA generator refines the map); ``train.d_pause`` skips the
+backward and update of step 4 or 5 when that D's loss in the previous step was below the threshold.
+
 Implementation notes. D and D_grad only see the *detached* SR of the same pre-update forward and G's
 backward leaves no gradient on the frozen Ds, so all three backwards run first and the three optimiser
 steps follow: the numbers are those of the official sequence, and the NaN/Inf check of every term
@@ -26,7 +30,13 @@ import torch
 from torch import Tensor
 
 from spsr_lib.errors import SPSRError
-from spsr_lib.losses import gan_discriminator_loss, gan_generator_loss, low_frequency_loss, pixel_loss
+from spsr_lib.losses import (
+    artifact_map_loss,
+    gan_discriminator_loss,
+    gan_generator_loss,
+    low_frequency_loss,
+    pixel_loss,
+)
 from spsr_lib.ops.gradient import gradient_map
 from spsr_lib.train.distributed import average_gradients
 from spsr_lib.train.trainer_view import TrainerView
@@ -110,6 +120,15 @@ def psnr_step(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, float]:
     return values
 
 
+def _artifact_term(tr: TrainerView, lr: Tensor, sr: Tensor, hr: Tensor) -> Tensor:
+    """LDL's artifact loss on SR; the map is refined by the EMA generator's output when ``train.ema`` is on."""
+    sr_ema = None
+    if tr.ema is not None:
+        with torch.no_grad():
+            sr_ema = tr.ema.module(lr).sr.float()
+    return artifact_map_loss(sr, hr, sr_ema, tr.cfg.loss.artifact_map.window)
+
+
 def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
     """Steps 1-5 up to the three backwards; the terms stay on the device (no sync)."""
     w = tr.cfg.loss
@@ -133,6 +152,8 @@ def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
             if w.low_frequency.weight > 0:
                 terms["l_low_frequency"] = w.low_frequency.weight * low_frequency_loss(
                     sr, hr, w.low_frequency.factor)
+            if w.artifact_map.weight > 0:
+                terms["l_artifact"] = w.artifact_map.weight * _artifact_term(tr, lr, sr, hr)
             if tr.perceptual is not None:
                 terms["l_perceptual"] = w.perceptual.weight * tr.perceptual(sr, hr)
             if tr.D is not None:
@@ -156,14 +177,18 @@ def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
     for tag, net, opt, fake_in, real_in, kind in d_pairs:
         if net is None:
             continue
-        set_requires_grad(net, True)
-        with tr.autocast():
+        paused = tr.d_pause.paused(tag)  # train.d_pause: the loss is still computed, without backward
+        set_requires_grad(net, not paused)
+        with tr.autocast(), torch.set_grad_enabled(not paused):
             real = net(tr.to_model_layout(real_in)).float()
             fake = net(tr.to_model_layout(fake_in.detach())).float()
             terms[f"l_{tag}"] = gan_discriminator_loss(real, fake, kind)
         terms[f"{tag}_real"] = real.detach().mean()  # official logs D_real / D_fake (mean logits)
         terms[f"{tag}_fake"] = fake.detach().mean()
-        _optimise(tr, terms[f"l_{tag}"], net, opt)
+        if paused:
+            opt.zero_grad(set_to_none=True)  # nothing of the last update lingers
+        else:
+            _optimise(tr, terms[f"l_{tag}"], net, opt)
     return terms
 
 
@@ -172,8 +197,8 @@ def spsr_update(tr: TrainerView, terms: dict[str, Tensor]) -> None:
     if "l_g_total" in terms:
         average_gradients(tr.G.parameters(), tr.dist)
         tr.scaler.step(tr.opt_G)
-    for net, opt in ((tr.D, tr.opt_D), (tr.D_grad, tr.opt_D_grad)):
-        if net is not None:
+    for tag, net, opt in (("d", tr.D, tr.opt_D), ("d_grad", tr.D_grad, tr.opt_D_grad)):
+        if net is not None and not tr.d_pause.paused(tag):
             average_gradients(net.parameters(), tr.dist)
             tr.scaler.step(opt)
     tr.scaler.update()
@@ -183,6 +208,7 @@ def spsr_step(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, float]:
     terms = spsr_backward(tr, lr, hr)
     values = _check_finite(tr, terms)
     spsr_update(tr, terms)
+    values.update(tr.d_pause.record(values))
     if step_plan(tr, tr.step)[1]:
         tr.after_g_update()
     return values

@@ -39,6 +39,7 @@ from spsr_lib.train.distributed import (
     init_distributed,
     shutdown,
 )
+from spsr_lib.train.d_pause import DPause
 from spsr_lib.train.ema import ModelEMA
 from spsr_lib.train.graph_step import GraphedTrainStep, check_cuda_graphs_supported, set_capturable
 from spsr_lib.train.log import RunLogger
@@ -127,6 +128,7 @@ class Trainer:
             self._build_data()
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.g_phase: str | None = None
+        self.d_pause = DPause(cfg.train.d_pause.threshold)
         self.stopped_early = False  # set when train.time_limit_s (or Ctrl-C) ends fit() before niter
         self.interrupted = False  # set by the first Ctrl-C during fit(): the step ends, a checkpoint is saved
         if resume:
@@ -152,11 +154,12 @@ class Trainer:
         if cfg.stage == "spsr":
             from spsr_lib.models.discriminator import VGGDiscriminator
 
-            size = cfg.data.patch_size
+            size, dc = cfg.data.patch_size, cfg.discriminator
             if w.gan.weight > 0:
-                self.D = VGGDiscriminator(cfg.model.out_ch, cfg.discriminator.nf, input_size=size)
+                self.D = VGGDiscriminator(cfg.model.out_ch, dc.nf, input_size=size, spectral_norm=dc.spectral_norm)
             if w.gradient_gan.weight > 0:  # D_grad sees (H+2)x(W+2) padding-2 maps
-                self.D_grad = VGGDiscriminator(cfg.model.out_ch, cfg.discriminator.nf, input_size=size + 2)
+                self.D_grad = VGGDiscriminator(cfg.model.out_ch, dc.nf, input_size=size + 2,
+                                               spectral_norm=dc.spectral_norm)
             if w.perceptual.weight > 0:
                 from spsr_lib.io.weights import perceptual_trunk
                 from spsr_lib.losses import PerceptualLoss
@@ -355,6 +358,8 @@ class Trainer:
             "world_size": self.dist.world_size, "config": config_to_dict(self.cfg),
             "scaler": self.scaler.state_dict(), "ema": self.ema.state_dict() if self.ema else None,
         }
+        if self.d_pause.enabled:
+            payload["d_pause"] = self.d_pause.state_dict()
         for k, net in nets.items():
             if net is not None:
                 payload[k] = net.state_dict()

@@ -35,6 +35,8 @@ class TrainerView(Protocol):
     opt_D: torch.optim.Optimizer | None
     opt_D_grad: torch.optim.Optimizer | None
     scaler: torch.amp.GradScaler
+    ema: Any  # spsr_lib.train.ema.ModelEMA or None
+    d_pause: Any  # spsr_lib.train.d_pause.DPause
 
     def autocast(self) -> contextlib.AbstractContextManager: ...
 

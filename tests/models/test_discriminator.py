@@ -68,3 +68,25 @@ def test_init_follows_official_train_mode():
     fan_in = w.shape[1] * w.shape[2] * w.shape[3]
     assert w.std().item() == pytest.approx((2.0 / fan_in) ** 0.5, rel=0.05)
     assert torch.count_nonzero(d.features[17].bias) == 0
+
+
+def test_spectral_norm_bounds_every_layer_and_round_trips():
+    torch.manual_seed(0)
+    d = VGGDiscriminator(nf=4, input_size=32, spectral_norm=True).train()
+    x = torch.rand(2, 3, 32, 32)
+    for _ in range(20):  # a few power iterations converge the singular-vector estimates
+        d(x)
+    layers = [m for m in d.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert len(layers) == 12 and all(torch.nn.utils.parametrize.is_parametrized(m, "weight") for m in layers)
+    with torch.no_grad():
+        for m in layers:
+            sigma = torch.linalg.matrix_norm(m.weight.reshape(m.weight.shape[0], -1), ord=2)
+            assert sigma.item() == pytest.approx(1.0, abs=0.05)
+    assert "spectral_norm=True" in repr(d)
+    d.eval()
+    d2 = VGGDiscriminator(nf=4, input_size=32, spectral_norm=True).eval()
+    d2.load_state_dict(d.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(d2(x), d(x), rtol=0, atol=0)
+    # off (the default): the official 69-key layout, no parametrization
+    assert not any("parametrizations" in k for k in VGGDiscriminator(nf=4, input_size=32).state_dict())

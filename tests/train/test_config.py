@@ -107,3 +107,31 @@ def test_bad_yaml_is_one_line(tmp_path):
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_stage2_levers_default_off_and_paper_config_unchanged():
+    """issue 24 levers: off by default, so the empty config and paper_x4.yaml stay the official recipe."""
+    cfg = load_config(CONFIGS / "paper_x4.yaml")
+    assert cfg.loss.artifact_map.weight == 0.0 and cfg.loss.artifact_map.window == 7
+    assert cfg.discriminator.spectral_norm is False and cfg.train.d_pause.threshold == 0.0
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ("loss.artifact_map.weight=-1", "loss.artifact_map: weight must be >= 0"),
+    ("loss.artifact_map.window=1", "window an odd number >= 3"),
+    ("loss.artifact_map.window=6", "got weight 0.0, window 6"),
+    ("train.d_pause.threshold=-0.1", "train.d_pause.threshold: -0.1 must be >= 0"),
+    ("discriminator.spectral_norm=yes please", "discriminator.spectral_norm: expected true/false"),
+    ("loss.artifact_map.size=7", "loss.artifact_map.size: unknown key"),
+])
+def test_stage2_lever_values_are_one_line_errors(override, fragment):
+    with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")) as info:
+        load_config(None, [override])
+    assert "\n" not in str(info.value)
+
+
+def test_d_pause_refuses_cuda_graphs():
+    with pytest.raises(ConfigError, match="host decision per step"):
+        load_config(None, ["train.d_pause.threshold=0.05", "runtime.cuda_graphs=true"])
+    assert load_config(None, ["train.d_pause.threshold=0.05", "loss.artifact_map.weight=1",
+                              "discriminator.spectral_norm=true"]).train.d_pause.threshold == 0.05
