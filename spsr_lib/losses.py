@@ -19,7 +19,9 @@ builds the relativistic-average terms (ESRGAN), for D and for D_grad (§5.2)::
     D: ( BCE(D(HR) - mean D(SR), 1) + BCE(D(SR) - mean D(HR), 0) ) / 2,   SR detached
 
 ``vanilla`` (non-saturating BCE), ``lsgan`` and ``hinge`` exist for ablations; their D loss is also the
-mean of the real and fake halves so that every kind has the same scale as the official one.
+mean of the real and fake halves so that every kind has the same scale as the official one. The logits may
+be per-pixel maps (``discriminator.kind: unet``): every mean, RaGAN's "average" included, is then over the
+batch and all pixels, so a map loss equals the loss of its flattened logits.
 """
 
 from __future__ import annotations

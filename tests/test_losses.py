@@ -177,3 +177,18 @@ def test_artifact_map_loss_grad_flows_to_sr_only_not_through_the_map():
     m = losses.artifact_map(sr.detach(), hr)
     expected = (m * torch.sign(sr.detach() - hr)) / sr.numel()  # d/dSR of mean |M*SR - M*HR|, M constant
     torch.testing.assert_close(sr.grad, expected, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("kind", ["ragan", "vanilla", "lsgan", "hinge"])
+def test_gan_losses_on_logit_maps_average_over_batch_and_pixels(kind):
+    """A U-Net D gives N x 1 x H x W logits: the loss equals that of the flattened logits, per-pixel gradients."""
+    gen = torch.Generator().manual_seed(3)
+    real, fake = (torch.randn(2, 1, 6, 6, generator=gen) for _ in range(2))
+    fake.requires_grad_()
+    for fn, args in ((losses.gan_generator_loss, (fake, real)), (losses.gan_discriminator_loss, (real, fake))):
+        flat = fn(*(a.reshape(-1, 1) for a in args), kind)
+        on_map = fn(*args, kind)
+        assert on_map.item() == pytest.approx(flat.item(), rel=1e-6)
+    fake.grad = None
+    losses.gan_generator_loss(fake, real, kind).backward()
+    assert fake.grad.shape == fake.shape and torch.count_nonzero(fake.grad) > fake.numel() // 2

@@ -32,6 +32,19 @@ def _conv_bn_lrelu(in_ch: int, out_ch: int, kernel: int, stride: int) -> list[nn
             nn.LeakyReLU(NEG_SLOPE, inplace=True)]
 
 
+def build_discriminator(kind: str = "vgg", in_ch: int = 3, nf: int = 64, input_size: int = 128,
+                        spectral_norm: bool = False) -> nn.Module:
+    """``vgg``: :class:`VGGDiscriminator` (SPSR, one logit per image); ``unet``: Real-ESRGAN's per-pixel
+    :class:`~spsr_lib.models.discriminator_unet.UNetDiscriminator` (any input size; ``input_size`` unused)."""
+    if kind == "vgg":
+        return VGGDiscriminator(in_ch, nf, input_size=input_size, spectral_norm=spectral_norm)
+    if kind == "unet":
+        from spsr_lib.models.discriminator_unet import UNetDiscriminator
+
+        return UNetDiscriminator(in_ch, nf, spectral_norm=spectral_norm)
+    raise ValueError(f"unknown discriminator kind {kind!r}; expected vgg or unet")
+
+
 class VGGDiscriminator(nn.Module):
     """``Discriminator_VGG_128`` for ``input_size`` in [32 * s, 32 * s + 31] (s = final map size)."""
 

@@ -45,6 +45,9 @@ class ModelConfig:
 class DiscriminatorConfig:
     """``VGGDiscriminator`` (§3); the gradient discriminator D_grad has the same architecture."""
 
+    # not the paper: "unet" = Real-ESRGAN's U-Net D with per-pixel logits (spsr_lib.models.discriminator_unet), for
+    # D and D_grad; Real-ESRGAN pairs it with spectral_norm: true. "vgg" = the official Discriminator_VGG_128
+    kind: Literal["vgg", "unet"] = "vgg"
     nf: int = 64
     sync_bn: bool = False  # SyncBatchNorm across ranks (CUDA only); official: per-GPU BN statistics
     # not the paper: spectral norm (torch parametrization) on every conv/linear of D and D_grad, BN kept; a small-budget

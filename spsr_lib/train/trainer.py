@@ -152,14 +152,13 @@ class Trainer:
             note = load_pretrained(cfg, self.G)
         self.D = self.D_grad = self.perceptual = None
         if cfg.stage == "spsr":
-            from spsr_lib.models.discriminator import VGGDiscriminator
+            from spsr_lib.models.discriminator import build_discriminator
 
             size, dc = cfg.data.patch_size, cfg.discriminator
             if w.gan.weight > 0:
-                self.D = VGGDiscriminator(cfg.model.out_ch, dc.nf, input_size=size, spectral_norm=dc.spectral_norm)
+                self.D = build_discriminator(dc.kind, cfg.model.out_ch, dc.nf, size, dc.spectral_norm)
             if w.gradient_gan.weight > 0:  # D_grad sees (H+2)x(W+2) padding-2 maps
-                self.D_grad = VGGDiscriminator(cfg.model.out_ch, dc.nf, input_size=size + 2,
-                                               spectral_norm=dc.spectral_norm)
+                self.D_grad = build_discriminator(dc.kind, cfg.model.out_ch, dc.nf, size + 2, dc.spectral_norm)
             if w.perceptual.weight > 0:
                 from spsr_lib.io.weights import perceptual_trunk
                 from spsr_lib.losses import PerceptualLoss

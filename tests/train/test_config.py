@@ -135,3 +135,9 @@ def test_d_pause_refuses_cuda_graphs():
         load_config(None, ["train.d_pause.threshold=0.05", "runtime.cuda_graphs=true"])
     assert load_config(None, ["train.d_pause.threshold=0.05", "loss.artifact_map.weight=1",
                               "discriminator.spectral_norm=true"]).train.d_pause.threshold == 0.05
+
+
+def test_discriminator_kind_is_vgg_or_unet():
+    assert load_config(None).discriminator.kind == "vgg"
+    with pytest.raises(ConfigError, match=r"discriminator\.kind: 'patch' is not one of vgg, unet"):
+        load_config(None, ["discriminator.kind=patch"])

@@ -93,3 +93,15 @@ def test_d_pause_off_logs_nothing_new_and_resumes_its_counters(tmp_path, image_f
     assert (out["d_paused"], out["d_grad_paused"]) == (3, 3)
     last = json.loads((tmp_path / "on" / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["d_paused"] == 3 and "l_artifact" in last
+
+
+def test_unet_discriminators_train_on_logit_maps(tmp_path, image_folder):
+    tr = Trainer(load_config(None, tiny(tmp_path, image_folder, "discriminator.kind=unet",
+                                        "discriminator.spectral_norm=true")))
+    assert type(tr.D).__name__ == type(tr.D_grad).__name__ == "UNetDiscriminator"
+    batch = next(iter(tr.loader))
+    d0, dg0 = _params(tr.D), _params(tr.D_grad)
+    tr.step = 1
+    values = tr.train_step(batch["lr"], batch["hr"])
+    assert all(values[k] > 0 for k in ("l_gan", "l_gradient_gan", "l_d", "l_d_grad"))
+    assert not _same(tr.D, d0) and not _same(tr.D_grad, dg0)
