@@ -20,6 +20,7 @@ the images, with common spellings of the name (``B100``, ``DIV2K_valid_HR``, ...
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ KNOWN_SETS: dict[str, tuple[str, ...]] = {
     "General100": ("General100", "General-100", "general100"),
     "DIV2K-val": ("DIV2K-val", "DIV2K_valid_HR", "DIV2K/DIV2K_valid_HR", "DIV2K_valid"),
 }
+# published image counts: a folder with fewer is labelled as a subset (BenchmarkSet.label)
+FULL_SIZES = {"Set5": 5, "Set14": 14, "BSD100": 100, "Urban100": 100, "General100": 100, "DIV2K-val": 100}
 _ALIASES = {a.lower(): name for name, aliases in KNOWN_SETS.items() for a in (name, *aliases)}
 _ALIASES.update({"div2k-valid": "DIV2K-val", "div2k_val": "DIV2K-val", "div2kval": "DIV2K-val"})
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -64,6 +67,18 @@ class BenchmarkSet:
     folder: Path
     paths: list[Path]
     _cache: dict[int, BenchmarkItem] = field(default_factory=dict, repr=False)
+
+    @property
+    def label(self) -> str:
+        """The name to report: a known set that holds fewer images than its published size is a subset and says
+        which, e.g. "Urban100 (026–075)" for images img_026 .. img_075 (never "Urban100" for part of it)."""
+        full = FULL_SIZES.get(self.name)
+        if full is None or len(self.paths) >= full or not self.paths:
+            return self.name
+        first, last = (re.findall(r"\d+", p.stem) for p in (self.paths[0], self.paths[-1]))
+        if first and last:
+            return f"{self.name} ({first[-1]}–{last[-1]})"
+        return f"{self.name} ({len(self.paths)} of {full})"
 
     @property
     def names(self) -> list[str]:

@@ -103,3 +103,21 @@ def test_missing_set_error_says_how_to_download(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SPSRError, match="no images"):
         load_benchmark_set(tmp_path / "empty")
+
+
+def test_a_partial_known_set_is_labelled_as_the_subset_it_is(tmp_path):
+    import numpy as np
+
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+    from spsr_lib.io.images import write_image
+
+    urban = tmp_path / "Urban100" / "HR"
+    urban.mkdir(parents=True)
+    for i in (26, 27, 75):
+        write_image(urban / f"img_{i:03d}.png", np.zeros((8, 8, 3), np.uint8))
+    assert load_benchmark_set(tmp_path / "Urban100").label == "Urban100 (026–075)"
+    set5 = tmp_path / "Set5"
+    set5.mkdir()
+    for name in "abcde":
+        write_image(set5 / f"{name}.png", np.zeros((8, 8, 3), np.uint8))
+    assert load_benchmark_set(set5).label == "Set5"  # the whole set keeps its name
