@@ -8,6 +8,11 @@ Bicubic as the first row.  :func:`evaluate` does the same for a model checkpoint
 - SR images are evaluated as saved files would be (uint8);
 - PSNR/SSIM follow the chosen protocol (``standard``, ``spsr`` or ``both``: one table each, the mode is
   named in the title); LPIPS, DISTS, NIQE, Ma, PI and the gradient-map metrics do not depend on it;
+- structure (issue 24): ``phase_index`` for every method and for the HR images themselves (an "HR" row, the
+  natural-image reference, ``Evaluation.reference``); for a gradient-guided model (SPSRNet, GradientGuidedSR)
+  ``branch_grad_l1`` (its branch's raw ``grad_sr`` vs M(HR), shown beside ``bicubic_grad_l1``, M(bicubic) vs
+  M(HR)) and ``branch_zero_change`` (grey levels), from the same tiled pass that makes its SR image
+  (:mod:`spsr_lib.inference.branch_pass`); other methods have no branch rows;
 - a metric whose model file is missing is "n/a" with the reason in a footnote, never a made-up number.
 
 Outputs (``write``): ``results_<mode>.md`` and ``.csv`` per mode and ``results.json`` with every per-image
@@ -29,10 +34,13 @@ from pathlib import Path
 import numpy as np
 
 from spsr_lib.errors import SPSRError
+from spsr_lib.inference.eval_sources import bicubic_source, folder_source, model_source  # noqa: F401 (public here)
 
 PROTOCOL_METRICS = ("psnr", "ssim")  # the ones whose value depends on the mode
-OTHER_METRICS = ("lpips", "dists", "niqe", "ma", "pi", "grad_psnr", "grad_l1", "colour_shift")
+OTHER_METRICS = ("lpips", "dists", "niqe", "ma", "pi", "grad_psnr", "grad_l1", "colour_shift", "phase_index",
+                 "branch_grad_l1", "branch_zero_change")
 ALL_METRICS = PROTOCOL_METRICS + OTHER_METRICS
+BRANCH_METRICS = ("branch_grad_l1", "branch_zero_change")  # gradient-guided models only, from the SR pass itself
 # table rows: (label, left metric, right metric or None for a one-metric row, decimals left, decimals right)
 ROWS = (
     ("PSNR/SSIM", "psnr", "ssim", 3, 4),
@@ -40,8 +48,13 @@ ROWS = (
     ("DISTS", "dists", None, 4, 0),
     ("NIQE/Ma", "niqe", "ma", 3, 3),
     ("GradPSNR/GradL1", "grad_psnr", "grad_l1", 2, 5),
+    ("Branch gradL1/Bicubic GradL1", "branch_grad_l1", "bicubic_grad_l1", 5, 5),
+    ("Branch zero change", "branch_zero_change", None, 2, 0),
     ("Colour shift", "colour_shift", None, 2, 0),
+    ("Phase index", "phase_index", None, 2, 0),
 )
+# rows shown only for a method that has the value (the branch rows: gradient-guided models; the HR reference row)
+PRESENT_ONLY = frozenset(("phase_index", *BRANCH_METRICS))
 
 
 @dataclass
@@ -64,15 +77,19 @@ class Evaluation:
     methods: list[MethodResult]
     unavailable: dict[str, str]  # metric -> reason
     sources: dict[str, str]  # what produced the numbers (weights, parameter files)
+    reference: MethodResult | None = None  # "HR": metrics of the HR images themselves (the phase index)
 
     def table(self, mode: str, fmt: str = "markdown") -> str:
         from spsr_lib.metrics.psnr_ssim import MODE_DESCRIPTIONS
 
         header = ["Method", "Metric", *self.sets]
         rows = []
-        for m in self.methods:
+        for m in ([self.reference] if self.reference is not None else []) + self.methods:
             for label, left, right, dl, dr in ROWS:
                 if left in self.unavailable and (right is None or right in self.unavailable):
+                    continue
+                if (left in PRESENT_ONLY or m is self.reference) and not any(m.mean(s, left) is not None
+                                                                             for s in self.sets):
                     continue
                 cells = [self._cell(m, s, left, right, dl, dr, mode) for s in self.sets]
                 rows.append([m.name, label, *cells])
@@ -88,6 +105,7 @@ class Evaluation:
             f"Mode `{mode}`: {MODE_DESCRIPTIONS[mode]}.",
             "Lower is better for PI, LPIPS, DISTS, NIQE, GradL1 and colour shift (largest channel-mean difference to HR, "
             "in grey levels); higher for PSNR, SSIM, Ma and GradPSNR.",
+            *self._notes_on_structure(),
             "",
             "| " + " | ".join(header) + " |",
             "|" + "---|" * len(header),
@@ -96,6 +114,18 @@ class Evaluation:
         notes = [f"- {k}: n/a ({v})" for k, v in self.unavailable.items()]
         notes += [f"- {k}: {v}" for k, v in self.sources.items()]
         return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
+
+    def _notes_on_structure(self) -> list[str]:
+        has = {k for m in self.methods for s in self.sets for k in PRESENT_ONLY if m.mean(s, k) is not None}
+        notes = []
+        if "phase_index" in has:
+            notes.append("Phase index: largest over smallest mean high-pass energy of the 16 pixel phases (row, col "
+                         "mod 4); about 1.1 for natural images (the HR row), higher means a grid at the x4 period.")
+        if has & set(BRANCH_METRICS):
+            notes.append("Branch gradL1: L1 of the gradient branch's raw grad_sr to M(HR), beside that of M(bicubic) "
+                         "(lower is better); branch zero change: mean change of the SR image in grey levels when the "
+                         "branch feature is zeroed before the fusion (near 0: the fusion ignores the branch).")
+        return notes
 
     def _cell(self, m: MethodResult, s: str, left: str, right: str | None, dl: int, dr: int, mode: str) -> str:
         def one(metric: str, digits: int) -> str:
@@ -116,6 +146,9 @@ class Evaluation:
             "unavailable": self.unavailable,
             "sources": self.sources,
             "environment": {"python": platform.python_version()},
+            **({"reference": {"name": self.reference.name, "per_image": self.reference.values,
+                              "mean": {s: {k: self.reference.mean(s, k) for k in _keys(self.reference, s)}
+                                       for s in self.sets}}} if self.reference is not None else {}),
             "methods": [
                 {
                     "name": m.name,
@@ -163,55 +196,6 @@ def _finite(obj, count: int = 0) -> tuple[object, int]:
 
 def _keys(m: MethodResult, s: str) -> list[str]:
     return sorted({k for v in m.values.get(s, {}).values() for k in v})
-
-
-# ------------------------------------------------------------------------------------- SR sources
-def bicubic_source(scale: int) -> Callable:
-    from spsr_lib.ops.imresize import imresize
-
-    return lambda item: imresize(item.lr, float(scale), mode="matlab")
-
-
-def model_source(path, device: str = "auto", tile: int | str | None = None,
-                 bf16: bool = False) -> Callable:
-    """SR images of a generator file, or of a generator already in memory (an ``nn.Module``)."""
-    from torch import nn
-
-    from spsr_lib.inference.infer import upscale
-    from spsr_lib.io.checkpoint import load_sr_model
-
-    model = (path if isinstance(path, nn.Module) else load_sr_model(path)).eval()
-    return lambda item: upscale(item.lr, model, tile=tile, device=device, bf16=bf16)
-
-
-def folder_source(sr_dir: str | os.PathLike, set_name: str, n_sets: int) -> Callable:
-    """SR images from ``sr_dir/<set>/`` (or ``sr_dir`` itself for a single set), matched by file stem."""
-    from spsr_lib.io.images import is_image_file, read_image_uint8
-
-    root = Path(sr_dir)
-    folder = root / set_name if (root / set_name).is_dir() else root
-    if folder == root and n_sets > 1:
-        raise SPSRError(
-            f"{root}: no {set_name}/ sub-folder; with several sets put each set's SR images in DIR/<set>/"
-        )
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p)) if folder.is_dir() else []
-
-    def find(item) -> np.ndarray:
-        exact = [p for p in files if p.stem == item.name]
-        loose = [p for p in files if p.stem.startswith(item.name + "_") or p.stem.startswith(item.name + "x")]
-        hits = exact or loose
-        if len(hits) != 1:
-            what = (
-                "no SR image"
-                if not hits
-                else f"{len(hits)} candidate SR images ({', '.join(p.name for p in hits)})"
-            )
-            raise SPSRError(
-                f"{folder}: {what} for {set_name}/{item.name}; expected {item.name}.png (any image type)"
-            )
-        return read_image_uint8(hits[0])
-
-    return find
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -264,6 +248,8 @@ def _metric_fns(
         fns["grad_l1"] = lambda sr, hr: M.gradient_l1(sr, hr, scale)
     if "colour_shift" in metrics:
         fns["colour_shift"] = lambda sr, hr: M.colour_shift(sr, hr, scale)
+    if "phase_index" in metrics:
+        fns["phase_index"] = lambda sr, hr: M.phase_index(sr)
     return fns, unavailable, sources
 
 
@@ -314,8 +300,9 @@ def evaluate(
     methods: list[tuple[str, Callable[[str], Callable]]] = [("Bicubic", lambda s: bicubic_source(scale))] if bicubic else []
     if bf16 and model is None:
         raise SPSRError("--bf16 changes how a model runs; give --model (SR folders and bicubic are not affected)")
+    branch = [k for k in BRANCH_METRICS if k in metrics]
     if model is not None:
-        src = model_source(model, device, tile, bf16)
+        src = model_source(model, device, tile, bf16, branch=bool(branch))
         stem = type(model).__name__ if not isinstance(model, (str, os.PathLike)) else Path(model).stem
         methods.append((name or stem + (" (bf16)" if bf16 else ""), lambda s: src))
         if bf16:
@@ -325,12 +312,15 @@ def evaluate(
             (name or Path(sr_dir).resolve().name, lambda s: folder_source(sr_dir, s, len(benches)))
         )
     results = []
-    for method_name, make_source in methods:
+    reference = MethodResult("HR") if "phase_index" in metrics and methods else None
+    for k, (method_name, make_source) in enumerate(methods):
         res = MethodResult(method_name)
         for bench in benches:
             source, per_image = make_source(bench.name), {}
             for item in tqdm(bench, desc=f"{method_name} / {bench.name}", disable=not progress, leave=False):
-                sr = np.ascontiguousarray(source(item))
+                out = source(item)
+                sr, extra = out if isinstance(out, tuple) else (out, {})
+                sr = np.ascontiguousarray(sr)
                 if sr.shape != item.hr.shape:
                     raise SPSRError(
                         f"{method_name}: SR image for {bench.name}/{item.name} is "
@@ -340,13 +330,23 @@ def evaluate(
                     )
                 try:
                     per_image[item.name] = _score(sr, item.hr, scale, modes, fns)
+                    per_image[item.name].update(_branch_values(extra, branch))
+                    if reference is not None and k == 0:  # the HR images' own phase index, once
+                        reference.values.setdefault(bench.name, {})[item.name] = {
+                            "phase_index": float(M.phase_index(item.hr))}
                 except SPSRError as exc:  # e.g. too small to shave: name the file
                     if str(item.path) in str(exc):
                         raise
                     raise SPSRError(f"{item.path}: {exc}; remove it from the set") from None
             res.values[bench.name] = per_image
         results.append(res)
-    return Evaluation([b.name for b in benches], scale, modes, results, unavailable, sources)
+    return Evaluation([b.name for b in benches], scale, modes, results, unavailable, sources, reference)
+
+
+def _branch_values(extra: dict[str, float], wanted: list[str]) -> dict[str, float]:
+    """The asked-for branch diagnostics of a source's extra values (branch_grad_l1 brings its bicubic reference)."""
+    keys = [*wanted, *(["bicubic_grad_l1"] if "branch_grad_l1" in wanted else [])]
+    return {k: extra[k] for k in keys if k in extra}
 
 
 def _score(sr: np.ndarray, hr: np.ndarray, scale: int, modes: list[str], fns: dict[str, Callable]) -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -203,6 +204,51 @@ def _split_output(out: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     )
 
 
+def run_model(x: torch.Tensor, model: torch.nn.Module,
+              call: Callable[[torch.nn.Module, torch.Tensor], Sequence[torch.Tensor]], *, n_outputs: int = 1,
+              tile: int | str | None = None, overlap: int = DEFAULT_OVERLAP, device: str | torch.device = "auto",
+              half: bool = False, bf16: bool = False, memory_budget: int | None = None,
+              progress: bool = False) -> list[torch.Tensor]:
+    """The machinery of :func:`upscale` for any per-tile computation: ``call(model, lr_tile)`` returns HR tensors
+    (``n_outputs`` of them); they come back blended over the tiles as float32 CPU tensors (1 x C x sH x sW).
+    The arguments mean what they mean for :func:`upscale`; the model is moved to the device (and to channels_last
+    with ``bf16``) in place."""
+    dev = resolve_device(device)
+    if half and bf16:
+        raise SPSRError("--half and --bf16 pick two different autocast types; use one of them")
+    if half and dev.type != "cuda":
+        raise SPSRError("--half (float16) needs a CUDA device; on the CPU float16 convolutions are ~100x slower")
+    if tile == "auto":
+        tile = auto_tile_size(model, max(overlap, 0), dev, memory_budget)
+    elif isinstance(tile, str) and tile.isdigit():
+        tile = int(tile)
+    if tile is not None:
+        check_tile_args(tile, overlap)
+    check_output_fits(x, model, n_outputs)
+    layout = torch.channels_last if bf16 else torch.contiguous_format
+    model = model.to(dev, memory_format=layout).eval()
+    n_tiles = 1 if tile is None else count_tiles(x.shape[-2], x.shape[-1], tile, overlap)
+
+    def forward(lr_tile: torch.Tensor) -> list[torch.Tensor]:
+        with torch.autocast(dev.type, dtype=torch.bfloat16 if bf16 else torch.float16, enabled=half or bf16):
+            outs = call(model, lr_tile.to(dev).contiguous(memory_format=layout))
+        return [o.float().cpu() for o in outs]
+
+    bar = None
+    if progress and n_tiles > 1:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_tiles, desc="tiles", unit="tile", leave=False, disable=None)  # off when not a tty
+    try:
+        with torch.inference_mode():
+            if tile is None:
+                return forward(x)
+            return tiled_apply(forward, x, tile, overlap, on_tile=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def upscale(
     image: Any,
     model: torch.nn.Module,
@@ -233,45 +279,16 @@ def upscale(
     ``return_gradients``: return an :class:`UpscaleResult` (sr, grad_sr, grad_lr) instead of sr.
     """
     x, how = _to_nchw(image)
-    dev = resolve_device(device)
-    if half and bf16:
-        raise SPSRError("--half and --bf16 pick two different autocast types; use one of them")
-    if half and dev.type != "cuda":
-        raise SPSRError("--half (float16) needs a CUDA device; on the CPU float16 convolutions are ~100x slower")
-    if tile == "auto":
-        tile = auto_tile_size(model, max(overlap, 0), dev, memory_budget)
-    elif isinstance(tile, str) and tile.isdigit():
-        tile = int(tile)
-    if tile is not None:
-        check_tile_args(tile, overlap)
-    check_output_fits(x, model, 2 if return_gradients else 1)
-    layout = torch.channels_last if bf16 else torch.contiguous_format
-    model = model.to(dev, memory_format=layout).eval()
-    n_tiles = 1 if tile is None else count_tiles(x.shape[-2], x.shape[-1], tile, overlap)
 
-    def forward(lr_tile: torch.Tensor) -> list[torch.Tensor]:
-        with torch.autocast(dev.type, dtype=torch.bfloat16 if bf16 else torch.float16, enabled=half or bf16):
-            sr, grad_sr = _split_output(model(lr_tile.to(dev).contiguous(memory_format=layout)))
+    def call(net: torch.nn.Module, lr_tile: torch.Tensor) -> list[torch.Tensor]:
+        sr, grad_sr = _split_output(net(lr_tile))
         if return_gradients and grad_sr is None:
             raise SPSRError("this model has no gradient branch (it returns a plain tensor); "
                             "drop --save-gradients / return_gradients")
-        outs = [sr] if not return_gradients else [sr, grad_sr]
-        return [o.float().cpu() for o in outs]
+        return [sr] if not return_gradients else [sr, grad_sr]
 
-    bar = None
-    if progress and n_tiles > 1:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_tiles, desc="tiles", unit="tile", leave=False, disable=None)  # off when not a tty
-    try:
-        with torch.inference_mode():
-            if tile is None:
-                outs = forward(x)
-            else:
-                outs = tiled_apply(forward, x, tile, overlap, on_tile=bar.update if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
+    outs = run_model(x, model, call, n_outputs=2 if return_gradients else 1, tile=tile, overlap=overlap,
+                     device=device, half=half, bf16=bf16, memory_budget=memory_budget, progress=progress)
     sr = _from_nchw(outs[0], how, clamp=True)
     if not return_gradients:
         return sr

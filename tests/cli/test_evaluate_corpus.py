@@ -36,6 +36,24 @@ def test_good_set_writes_strict_json(tmp_path, capsys, model_file):
     assert data["methods"][1]["mean"]["hr"]["psnr_standard"] is None
 
 
+def test_structure_metrics_of_a_gradient_guided_model(tmp_path, capsys, model_file):
+    """--metrics phase_index branch_grad_l1 branch_zero_change: the HR row, the branch rows, the JSON keys."""
+    hr = _hr_set(tmp_path / "hr")
+    res = run_spsr(capsys, "evaluate", "--sets", hr, "--model", model_file, "--out", tmp_path / "out",
+                   "--metrics", "psnr", "phase_index", "branch_grad_l1", "branch_zero_change", *FAST[3:])
+    assert res.rc == 0, res.err_lines
+    for row in ("| HR | Phase index |", "| Bicubic | Phase index |", "| tiny | Phase index |",
+                "| tiny | Branch gradL1/Bicubic GradL1 |", "| tiny | Branch zero change |"):
+        assert row in res.out, row
+    assert "| Bicubic | Branch" not in res.out
+    data = json.loads((tmp_path / "out" / "results.json").read_text())
+    tiny = data["methods"][1]["mean"]["hr"]
+    assert {"phase_index", "branch_grad_l1", "bicubic_grad_l1", "branch_zero_change"} <= set(tiny)
+    assert not {"branch_grad_l1", "branch_zero_change"} & set(data["methods"][0]["mean"]["hr"])  # Bicubic
+    assert tiny["branch_grad_l1"] > 0 and tiny["branch_zero_change"] >= 0
+    assert data["reference"]["mean"]["hr"]["phase_index"] >= 1.0
+
+
 def _cases(tmp_path, model_file):
     good = _hr_set(tmp_path / "good")
     sr_file = corpus.a_regular_file(tmp_path / "sr.txt")

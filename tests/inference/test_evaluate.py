@@ -230,3 +230,83 @@ def test_model_in_memory_without_the_bicubic_row_equals_its_file(mini_set, tmp_p
     assert [m["name"] for m in in_memory.to_json()["methods"]] == ["Tiny"]
     unnamed = evaluate([str(mini_set)], model=net, metrics=("psnr",), device="cpu", progress=False, bicubic=False)
     assert [m.name for m in unnamed.methods] == ["RRDBNet"]
+
+
+def _tiny_spsr():
+    import torch
+
+    from spsr_lib.models.spsr_net import SPSRNet
+    from spsr_lib.ops.blocks import init_weights
+
+    torch.manual_seed(3)
+    net = SPSRNet(nf=8, nb=2, gc=4, residual="bicubic")
+    init_weights(net, 0.5)  # a branch that visibly matters
+    return net.eval()
+
+
+STRUCTURE = ("psnr", "ssim", "grad_l1", "phase_index", "branch_grad_l1", "branch_zero_change")
+
+
+def test_structure_rows_phase_index_and_branch_diagnostics(mini_set, tmp_path):
+    import torch
+
+    from spsr_lib.data.benchmark_sets import load_benchmark_set
+    from spsr_lib.inference.infer import upscale
+
+    net = _tiny_spsr()
+    ev = evaluate([str(mini_set)], mode="standard", model=net, name="Tiny", metrics=STRUCTURE, device="cpu",
+                  progress=False)
+    plain = evaluate([str(mini_set)], mode="standard", model=net, name="Tiny", metrics=FAST, device="cpu",
+                     progress=False, bicubic=False)
+    bic, tiny = ev.methods
+    for item in load_benchmark_set(mini_set, 4):
+        b, t = bic.values["Mini"][item.name], tiny.values["Mini"][item.name]
+        # the SR image of the branch pass is the forward's: every image metric is unchanged
+        assert t["psnr_standard"] == plain.methods[0].values["Mini"][item.name]["psnr_standard"]
+        assert b["phase_index"] == M.phase_index(imresize(item.lr, 4.0, mode="matlab")) > 1.5
+        assert t["phase_index"] == M.phase_index(upscale(item.lr, net, device="cpu"))
+        assert ev.reference.values["Mini"][item.name]["phase_index"] == M.phase_index(item.hr) < 1.3
+        # branch values by hand: grad_sr of the forward, the zero change of the metric on the whole image
+        lr_t = torch.from_numpy(item.lr).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            grad_sr = net(lr_t).grad_sr
+        assert t["branch_grad_l1"] == pytest.approx(M.branch_gradient_l1(grad_sr, item.hr), rel=1e-6)
+        assert t["bicubic_grad_l1"] == b["grad_l1"]  # the reference is the bicubic row's GradL1
+        assert t["branch_zero_change"] == pytest.approx(M.branch_zero_change(net, item.lr), rel=1e-5)
+        assert t["branch_zero_change"] > 0.05
+        assert not {"branch_grad_l1", "branch_zero_change"} & set(b)
+    table = ev.table("standard")
+    mean = tiny.mean("Mini", "branch_grad_l1"), bic.mean("Mini", "grad_l1")
+    assert f"| Tiny | Branch gradL1/Bicubic GradL1 | {mean[0]:.5f}/{mean[1]:.5f} |" in table
+    assert f"| Tiny | Branch zero change | {tiny.mean('Mini', 'branch_zero_change'):.2f} |" in table
+    assert f"| HR | Phase index | {ev.reference.mean('Mini', 'phase_index'):.2f} |" in table
+    assert "| Bicubic | Phase index |" in table and "| Bicubic | Branch" not in table
+    assert table.index("| HR | Phase index |") < table.index("| Bicubic | PSNR/SSIM |")
+    assert "| HR | PSNR/SSIM |" not in table and "branch zero change: mean change" in table
+    ev.write(tmp_path / "out")
+    js = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert js["reference"]["name"] == "HR" and js["reference"]["mean"]["Mini"]["phase_index"] < 1.3
+    assert js["methods"][1]["mean"]["Mini"]["branch_zero_change"] == pytest.approx(
+        tiny.mean("Mini", "branch_zero_change"))
+    # tiled: the same pass per tile, blended; only the zero change's own metric is asked for here
+    tiled = evaluate([str(mini_set)], mode="standard", model=net, metrics=("psnr", "branch_zero_change"),
+                     device="cpu", tile=32, progress=False, bicubic=False)
+    v = tiled.methods[0].values["Mini"]["cat"]
+    assert set(v) == {"psnr_standard", "ssim_standard", "branch_zero_change"} and tiled.reference is None
+    assert v["branch_zero_change"] == pytest.approx(tiny.values["Mini"]["cat"]["branch_zero_change"], rel=1e-3)
+
+
+def test_models_without_a_branch_and_sr_folders_get_no_branch_rows(mini_set, tmp_path):
+    import torch
+
+    from spsr_lib.models.rrdb import RRDBNet
+
+    torch.manual_seed(0)
+    ev = evaluate([str(mini_set)], mode="standard", model=RRDBNet(nf=8, nb=1, gc=4), name="Plain",
+                  metrics=STRUCTURE, device="cpu", progress=False)
+    table = ev.table("standard")
+    assert "| Plain | Phase index |" in table and "Branch" not in table
+    assert all("branch_grad_l1" not in v for v in ev.methods[1].values["Mini"].values())
+    folder = evaluate([str(mini_set)], mode="standard", sr_dir=_sr_folder(tmp_path, mini_set), name="Noisy",
+                      metrics=STRUCTURE, progress=False)
+    assert "| Noisy | Phase index |" in folder.table("standard") and "Branch" not in folder.table("standard")
