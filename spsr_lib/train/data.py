@@ -7,6 +7,11 @@ same dataset class in ``phase="val"`` (whole images, HR mod-cropped, LR by MATLA
 standard benchmark LR) and reports PSNR / SSIM on the Y channel (standard protocol, ``scale``
 px shaved), LPIPS and DISTS when their weights are on this machine, and the paper's own validation number
 (RGB PSNR, §7) as ``psnr_rgb``. The official validation (Set14, every 5k iterations) computed only that.
+Structure (issue 24): ``phase_index`` of the SR image (``spsr_lib.metrics.phase``; ~1.1 for natural images, a
+grid at the x4 period reads higher), and for a gradient-guided generator (the SPSR stage) ``branch_grad_l1``
+(its branch's raw ``grad_sr`` vs M(HR), lower is better; M(bicubic) gives about 0.047 on Set5) and
+``branch_zero_change`` (grey levels the SR moves when the branch feature is zeroed before the fusion), both
+from the same pass that makes the SR image (:func:`spsr_lib.metrics.branch.branch_forward`).
 """
 
 from __future__ import annotations
@@ -82,8 +87,10 @@ def _image_grid(lr: torch.Tensor, sr: torch.Tensor, hr: torch.Tensor, grad_sr: t
 @torch.no_grad()
 def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
                    device: torch.device) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Mean PSNR/SSIM (Y, standard), RGB PSNR (official validation), colour shift, gradient-map PSNR, LPIPS, DISTS."""
+    """Mean PSNR/SSIM (Y, standard), RGB PSNR (official validation), colour shift, gradient-map PSNR, phase index,
+    LPIPS, DISTS; for a gradient-guided model also branch_grad_l1 and branch_zero_change (module docstring)."""
     from spsr_lib import metrics
+    from spsr_lib.metrics.branch import branch_forward, is_gradient_guided, zero_change
 
     was_training = model.training
     model.eval()
@@ -92,8 +99,17 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
     grids: dict[str, torch.Tensor] = {}
     lpips_ok = cfg.logging.val_lpips
     dists_ok = cfg.logging.val_dists
+    guided = is_gradient_guided(model)
     for i, item in enumerate(images):
-        out = model(item["lr"].to(device))
+        branch: dict[str, float] = {}
+        if guided:  # one pass gives the SR image, grad_sr and the SR without the branch feature
+            out = branch_forward(model, item["lr"].to(device))
+            sr_zero = out.sr_zero_branch.float().cpu()
+            branch = {"branch_grad_l1": float(metrics.branch_gradient_l1(out.grad_sr.float().cpu(), item["hr"],
+                                                                         scale=scale)),
+                      "branch_zero_change": float(zero_change(out.sr.float().cpu(), sr_zero)[0])}
+        else:
+            out = model(item["lr"].to(device))
         sr_raw = out.sr if hasattr(out, "sr") else out
         sr = sr_raw.float().clamp(0, 1).cpu()
         hr = item["hr"]
@@ -104,7 +120,9 @@ def validate_model(model: nn.Module, images: list[dict[str, Any]], cfg: Config,
                 "psnr_rgb": float(metrics.psnr_rgb(sr_q, hr, scale=scale)),
                 # a drift in mean colour shows here while it happens (LPIPS hardly sees it)
                 "colour_shift": float(metrics.colour_shift(sr_q, hr, scale=scale)),
-                "grad_psnr": float(metrics.gradient_psnr(sr_q, hr, scale=scale))}
+                "grad_psnr": float(metrics.gradient_psnr(sr_q, hr, scale=scale)),
+                # a grid at the x4 period (needs 20 px a side; SSIM above already needs 19 at x4)
+                "phase_index": float(metrics.phase_index(sr_q)), **branch}
         if lpips_ok:
             try:
                 vals["lpips"] = float(metrics.lpips(sr_q, hr))

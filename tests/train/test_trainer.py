@@ -168,11 +168,14 @@ def test_validation_logs_metrics_images_and_finetunes_a_full_generator(tmp_path,
            if json.loads(r)["kind"] == "val"]
     assert len(val) == 1 and val[0]["step"] == 2
     assert 0 < val[0]["psnr_y"] < 60 and 0 < val[0]["ssim_y"] <= 1 and "psnr_rgb" in val[0]
+    # structure (issue 24): the phase index, and the branch diagnostics of the SPSR stage's generator
+    assert val[0]["phase_index"] >= 1.0 and val[0]["branch_grad_l1"] > 0 and val[0]["branch_zero_change"] >= 0
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(tmp_path / "b" / "tensorboard")).Reload()
     tags = events.Tags()
-    assert {"train/l_gradient_pixel", "train/l_gradient_gan", "train/lr_G", "val/psnr_y"} <= set(tags["scalars"])
+    assert {"train/l_gradient_pixel", "train/l_gradient_gan", "train/lr_G", "val/psnr_y", "val/phase_index",
+            "val/branch_grad_l1", "val/branch_zero_change"} <= set(tags["scalars"])
     assert {"val/lr_sr_hr", "val/gradient_maps_lr_sr_hr", "val/branch_grad_sr"} <= set(tags["images"])
 
 
