@@ -8,7 +8,10 @@ same stage-1 generator (``--pretrained``) with the same seed, and so the same ba
 each is the base config plus a few ``--set``-style overrides, trained by :class:`spsr_lib.Trainer` for
 ``--steps`` iterations and validated every ``--every`` steps (and once at step 0) on the base config's
 ``data.val`` set: Y-PSNR/SSIM (standard protocol), LPIPS-alex (when its trunk is here), colour shift
-(largest channel-mean difference in grey levels) and gradient-map PSNR.
+(largest channel-mean difference in grey levels), gradient-map PSNR, and the structure metrics of issue 24: the
+phase index (a grid at the x4 period; ~1.1 for natural images) and, for gradient-guided generators, the branch
+diagnostics (branch gradL1: the branch's grad_sr vs M(HR); branch zero change: grey levels the SR moves when the
+branch feature is zeroed). See ``spsr_lib.train.probe_report`` for the table.
 
     python scripts/stage2_probe.py configs/demo_x4_small_budget.yaml \\
         --pretrained data/demo_weights/rrdb_psnr_demo_x4.safetensors --steps 300 --every 100 \\

@@ -2,8 +2,11 @@
 
 The probe trains named variants of the GAN stage from one stage-1 generator with the same seed and batches and
 validates each every K steps (and at step 0). Its ``probe.json`` holds, per variant, the overrides and the
-validation records (``step``, ``psnr_y``, ``ssim_y``, ``lpips``, ``colour_shift``, ``grad_psnr``). These pure
-functions turn it into what the script prints and notebook 04 shows; nothing here imports torch.
+validation records (``step``, ``psnr_y``, ``ssim_y``, ``lpips``, ``colour_shift``, ``grad_psnr``, ``phase_index``,
+and for gradient-guided generators ``branch_grad_l1`` and ``branch_zero_change``: see ``spsr_lib.train.data``).
+These pure functions turn it into what the script prints and notebook 04 shows; nothing here imports torch.
+The structure columns (phase index, branch gradL1, branch zero change) appear when some record has them, so a
+probe written before they existed keeps its old table.
 """
 
 from __future__ import annotations
@@ -17,7 +20,16 @@ from spsr_lib.errors import SPSRError
 
 # (record key, column title, format)
 COLUMNS = (("psnr_y", "PSNR (dB)", "{:.2f}"), ("ssim_y", "SSIM", "{:.4f}"), ("lpips", "LPIPS", "{:.4f}"),
-           ("colour_shift", "colour shift", "{:.2f}"), ("grad_psnr", "GradPSNR (dB)", "{:.2f}"))
+           ("colour_shift", "colour shift", "{:.2f}"), ("grad_psnr", "GradPSNR (dB)", "{:.2f}"),
+           ("phase_index", "phase index", "{:.2f}"), ("branch_grad_l1", "branch gradL1", "{:.4f}"),
+           ("branch_zero_change", "branch zero change", "{:.2f}"))
+OPTIONAL = frozenset(("phase_index", "branch_grad_l1", "branch_zero_change"))  # shown when some record has them
+
+
+def columns(result: dict[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """The table's columns for ``result``: every fixed one, the optional ones some validation record holds."""
+    present = {k for v in result["variants"].values() for r in v["val"] for k in r if r.get(k) is not None}
+    return tuple(c for c in COLUMNS if c[0] not in OPTIONAL or c[0] in present)
 
 
 def read_probe(path: str | os.PathLike) -> dict[str, Any]:
@@ -33,14 +45,15 @@ def read_probe(path: str | os.PathLike) -> dict[str, Any]:
 
 def probe_table(result: dict[str, Any], steps: list[int] | None = None) -> str:
     """Markdown, one row per variant and validation step (only ``steps`` when given)."""
-    lines = ["| variant | step | " + " | ".join(c[1] for c in COLUMNS) + " |", "|" + "---|" * (len(COLUMNS) + 2)]
+    cols = columns(result)
+    lines = ["| variant | step | " + " | ".join(c[1] for c in cols) + " |", "|" + "---|" * (len(cols) + 2)]
     for name, v in result["variants"].items():
         rows = [r for r in v["val"] if steps is None or r["step"] in steps]
         for r in rows:
-            cells = [fmt.format(r[k]) if r.get(k) is not None else "n/a" for k, _, fmt in COLUMNS]
+            cells = [fmt.format(r[k]) if r.get(k) is not None else "n/a" for k, _, fmt in cols]
             lines.append(f"| {name} | {r['step']} | " + " | ".join(cells) + " |")
         if not rows:
-            lines.append(f"| {name} | not run | " + " | ".join("" for _ in COLUMNS) + " |")
+            lines.append(f"| {name} | not run | " + " | ".join("" for _ in cols) + " |")
     return "\n".join(lines)
 
 

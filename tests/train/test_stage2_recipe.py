@@ -125,7 +125,12 @@ def test_probe_table_on_a_tiny_model(tmp_path, image_folder, capsys):
     for name, v in result["variants"].items():
         assert [r["step"] for r in v["val"]] == [0, 1, 2], name
         assert all(np.isfinite(r["colour_shift"]) and np.isfinite(r["psnr_y"]) for r in v["val"])
+        # structure (issue 24): the SPSR stage's generator is gradient-guided, so every record has all three
+        assert all(r["phase_index"] >= 1 and r["branch_grad_l1"] > 0 and r["branch_zero_change"] >= 0
+                   for r in v["val"]), name
         assert f"| {name} | 2 |" in out
+    header = next(line for line in out.splitlines() if line.startswith("| variant | step |"))
+    assert header.endswith("| phase index | branch gradL1 | branch zero change |"), header
     # same start: step 0 is the stage-1 model in both variants
     assert result["variants"]["plain"]["val"][0] == pytest.approx(result["variants"]["lf"]["val"][0])
     # each variant trained with its own overrides (the tiny model's images are too dark to differ in PSNR)
@@ -167,6 +172,15 @@ def test_probe_report_table_series_and_errors(tmp_path):
     assert series(result, "colour_shift") == {"a": ([0, 10], [3.0, 1.234]), "b": ([], [])}
     assert last_records(result) == {"a": {"step": 10, **rec, "colour_shift": 1.234}}
     assert last_records(result, step=0)["a"]["colour_shift"] == 3.0
+    assert "phase index" not in text  # a probe from before the structure metrics keeps its table
+    # with the structure metrics: their columns, n/a where a record lacks one (a generator without a branch)
+    result["variants"]["a"]["val"][1].update(phase_index=1.234, branch_grad_l1=0.05678, branch_zero_change=2.5)
+    result["variants"]["a"]["val"][0]["phase_index"] = 3.0
+    text = probe_table(result)
+    assert "| SSIM | LPIPS | colour shift | GradPSNR (dB) | phase index | branch gradL1 | branch zero change |" in text
+    assert "| a | 10 | 28.00 | 0.8000 | 0.2500 | 1.23 | 23.00 | 1.23 | 0.0568 | 2.50 |" in text
+    assert "| a | 0 | 28.00 | 0.8000 | 0.2500 | 3.00 | 23.00 | 3.00 | n/a | n/a |" in text
+    assert series(result, "phase_index") == {"a": ([0, 10], [3.0, 1.234]), "b": ([], [])}
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SPSRError, match="bad.json"):
         read_probe(tmp_path / "bad.json")
