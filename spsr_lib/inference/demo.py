@@ -6,7 +6,11 @@ image is mod-cropped to a multiple of the scale, the LR input is made with MATLA
 super-resolves it, and SR and the bicubic-upscaling baseline are scored against HR with PSNR/SSIM in
 both protocols (``spsr_lib.metrics``: float Y "standard" and the SPSR toolbox's uint8 Y "spsr"), the
 gradient-map PSNR (structure, Eq. 1), LPIPS and DISTS (each n/a with the reason, one line on the console,
-when its weights are not here; ``make demo`` fetches them once with ``spsr weights fetch``).
+when its weights are not here; ``make demo`` fetches them once with ``spsr weights fetch``). Structure (issue 24):
+the phase index (``spsr_lib.metrics.phase``: a grid at the x4 period; ~1.1 for natural photos), the gradient-map
+L1, and for a gradient-guided model the branch diagnostics of :mod:`spsr_lib.metrics.branch` (the branch's
+``grad_sr`` vs M(HR), to compare with the bicubic row's gradient-map L1, and the SR change when the branch
+feature is zeroed), from a second, untimed pass (:mod:`spsr_lib.inference.branch_pass`).
 
 The figure per image shows LR / bicubic / SR / HR with the gradient map of each underneath, the map
 SPSR's gradient branch learns to predict (paper Fig. 2).  The report folder holds the figures, the SR
@@ -45,6 +49,10 @@ METRIC_COLUMNS = (
     ("colour_shift", "colour shift"),
     ("lpips", "LPIPS"),
     ("dists", "DISTS"),
+    ("phase_index", "phase index"),
+    ("gradient_l1", "grad L1"),
+    ("branch_grad_l1", "branch grad L1"),
+    ("branch_zero_change", "branch zero change"),
 )
 
 
@@ -161,6 +169,8 @@ def score(sr: np.ndarray, hr: np.ndarray, scale: int, with_lpips: bool,
         row[f"ssim_{mode}"] = float(metrics.ssim(sr, hr, scale=scale, mode=mode))
     row["gradient_psnr"] = float(metrics.gradient_psnr(sr, hr, scale=scale))
     row["colour_shift"] = float(metrics.colour_shift(sr, hr, scale=scale))
+    row["phase_index"] = float(metrics.phase_index(sr))
+    row["gradient_l1"] = float(metrics.gradient_l1(sr, hr, scale=scale))
     row["lpips"] = float(metrics.lpips(sr, hr)) if with_lpips else None
     row["dists"] = float(metrics.dists(sr, hr)) if with_dists else None
     return row
@@ -217,7 +227,7 @@ def _fmt(v: float | None, key: str) -> str:
         return "n/a"
     if isinstance(v, float) and math.isinf(v):
         return "inf"
-    return f"{v:.4f}" if key.startswith(("ssim", "lpips", "dists")) else f"{v:.2f}"
+    return f"{v:.4f}" if key.startswith(("ssim", "lpips", "dists", "gradient_l1", "branch_grad")) else f"{v:.2f}"
 
 
 def _means(results: list[DemoResult], method: str) -> dict[str, float | None]:
@@ -252,6 +262,12 @@ def write_report(results: list[DemoResult], out_dir: Path, info: dict[str, Any])
         "grad-PSNR: PSNR (peak 1) between the gradient maps M(SR) and M(HR) (paper Eq. 1), 4 px shaved.",
         "colour shift: the largest difference between the SR and HR channel means, in grey levels (0-255); "
         "a GAN stage that drifts in colour shows here first.",
+        "phase index: largest over smallest mean high-pass energy of the 16 pixel phases (row, col mod 4); about "
+        "1.1 for natural photos, higher is a grid at the x4 period (MATLAB bicubic itself reads about 2).",
+        "grad L1: mean |M(SR) - M(HR)| on [0, 1] intensities, 4 px shaved. branch grad L1 (gradient-guided models): "
+        "the same for the gradient branch's own prediction grad_sr; it should beat the bicubic row's grad L1. "
+        "branch zero change: mean change of the SR in grey levels when the branch feature is zeroed before the "
+        "fusion (near 0: the fusion ignores the branch).",
         "LPIPS: v0.1 AlexNet, lower is better; " + ("trunk: " + info["lpips_reason"] if info["lpips_available"]
                                                     else "n/a: " + info["lpips_reason"]),
         "DISTS: Ding et al. 2020 (VGG16 + learned alpha/beta), lower is better; "
@@ -303,9 +319,11 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
              device: str = "auto", model_name: str = "", model_note: str = "",
              progress: bool = True) -> Path:
     """Super-resolve ``images``, score them, write the report folder; returns the path of index.html."""
+    from spsr_lib.inference.branch_pass import branch_scores, upscale_branch
     from spsr_lib.inference.infer import resolve_device, upscale
     from spsr_lib.inference.report_dir import claim_report_dir
     from spsr_lib.io.images import write_image
+    from spsr_lib.metrics.branch import is_gradient_guided
     from spsr_lib.ops.imresize import imresize
 
     start = time.perf_counter()
@@ -318,6 +336,7 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
         if progress and not ok and why != "no HR":
             print(f"spsr demo: {name} n/a: {why}", flush=True)
     results = []
+    guided = is_gradient_guided(model)
     for img in images:
         t0 = time.perf_counter()
         sr = upscale(img.lr, model, tile="auto", device=dev)
@@ -331,6 +350,9 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
                 with_lpips, lpips_reason = False, str(exc)
                 result.metrics = {"bicubic": score(result.bicubic, img.hr, scale, False, with_dists),
                                   "SPSR": score(sr, img.hr, scale, False, with_dists)}
+            if guided:  # a second pass, not timed: the SR of the demo is upscale()'s, the same image
+                scores = branch_scores(upscale_branch(img.lr, model, tile="auto", device=dev), img.lr, img.hr, scale)
+                result.metrics["SPSR"].update({k: scores[k] for k in ("branch_grad_l1", "branch_zero_change")})
         write_image(out / f"{img.name}_sr.png", sr)
         save_figure(result, out / f"{img.name}.png", scale)
         results.append(result)
@@ -338,7 +360,8 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
             msg = f"  {img.name}: SR {sr.shape[1]}x{sr.shape[0]} in {seconds:.1f} s"
             if result.metrics:
                 m = result.metrics
-                msg += (f", PSNR {m['SPSR']['psnr_standard']:.2f} dB (bicubic {m['bicubic']['psnr_standard']:.2f})")
+                msg += (f", PSNR {m['SPSR']['psnr_standard']:.2f} dB (bicubic {m['bicubic']['psnr_standard']:.2f}), "
+                        f"phase index {m['SPSR']['phase_index']:.2f} (bicubic {m['bicubic']['phase_index']:.2f})")
             print(msg, flush=True)
     from spsr_lib.io.checkpoint import arch_of
 

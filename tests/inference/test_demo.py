@@ -14,6 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
+import spsr_lib.metrics as M
 from spsr_lib.io.demo_weights import default_demo_weights_path
 from spsr_lib.metrics import colour_shift
 
@@ -99,8 +100,26 @@ def test_demo_runs_end_to_end_with_a_tiny_model(tmp_path, tiny_model_file, capsy
             assert 0 <= m["dists"] < 1
         else:
             assert m["dists"] is None and report["dists_reason"]
+    # structure (issue 24): phase index and gradient-map L1 for both rows, the branch diagnostics for the model
+    model = load_generator(tiny_model_file).eval()
+    for method, img in (("bicubic", imresize(lr, 4.0, mode="matlab")), ("SPSR", sr_png)):
+        assert entry["metrics"][method]["phase_index"] == pytest.approx(M.phase_index(img), rel=1e-12)
+        assert entry["metrics"][method]["gradient_l1"] == pytest.approx(M.gradient_l1(img, hr), rel=1e-12)
+    with torch.no_grad():
+        grad_sr = model(torch.from_numpy(lr).permute(2, 0, 1)[None].float() / 255).grad_sr
+    spsr = entry["metrics"]["SPSR"]
+    assert spsr["branch_grad_l1"] == pytest.approx(M.branch_gradient_l1(grad_sr, hr), rel=1e-6)
+    assert spsr["branch_zero_change"] == pytest.approx(M.branch_zero_change(model, lr), rel=1e-5)
+    assert spsr["branch_zero_change"] > 0
+    assert "branch_grad_l1" not in entry["metrics"]["bicubic"]
     md = (out / "metrics.md").read_text()
     assert "| **mean** | SPSR |" in md and "spsr = uint8-rounded Y" in md
+    assert "| phase index | grad L1 | branch grad L1 | branch zero change |" in md
+    bic_row = next(line for line in md.splitlines() if line.startswith("| astronaut | bicubic |"))
+    assert bic_row.endswith(f"| {entry['metrics']['bicubic']['phase_index']:.2f} | "
+                            f"{entry['metrics']['bicubic']['gradient_l1']:.4f} | n/a | n/a |"), bic_row
+    assert f"| {spsr['branch_grad_l1']:.4f} | {spsr['branch_zero_change']:.2f} |" in md
+    assert "branch zero change: mean change" in (out / "index.html").read_text()
 
 
 def test_demo_on_ones_own_photo_as_hr_and_as_lr(tmp_path, tiny_model_file, sample_images, capsys):
@@ -156,6 +175,9 @@ def test_demo_with_the_shipped_weights(tmp_path, capsys):
     # what the demo is for (issue 15): no colour cast, and a perceptual gain over bicubic on every photo
     # (the GPU weights shipped before 2026-12-01 had a mean shift of ~12 grey levels here)
     assert mean["SPSR"]["colour_shift"] < 3.0, mean
+    # the structure columns are there (the targets of issue 24 belong to the weights that replace these)
+    assert mean["bicubic"]["phase_index"] > 1.5 and mean["bicubic"]["branch_grad_l1"] is None, mean
+    assert mean["SPSR"]["phase_index"] > 1.0 and mean["SPSR"]["branch_grad_l1"] > 0, mean
     if report["lpips_available"]:
         for entry in report["images"]:
             m = entry["metrics"]
