@@ -2,8 +2,9 @@
 
     spsr evaluate [--model CKPT | --sr-dir DIR] --sets Set5 Set14 [--mode standard|spsr|both] --out DIR
 
-Bicubic is always the first row.  ``--sr-dir`` holds one sub-folder per set (``DIR/Set5/baby.png``), or
-the images themselves when a single set is given.  See ``spsr_lib/inference/evaluate.py``.
+Bicubic is always the first method (after an "HR" row with the HR images' own phase index).  ``--sr-dir`` holds
+one sub-folder per set (``DIR/Set5/baby.png``), or the images themselves when a single set is given.  See
+``spsr_lib/inference/evaluate.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--out", type=Path, default=Path("results/evaluate"), help="output folder (md, csv, json)"
     )
     parser.add_argument("--name", help="row name for the model / SR folder (default: file or folder name)")
-    parser.add_argument("--metrics", nargs="+", default=list(ALL_METRICS), choices=ALL_METRICS)
+    parser.add_argument("--metrics", nargs="+", default=list(ALL_METRICS), choices=ALL_METRICS,
+                        help="metrics to compute (default: all). phase_index also gets an HR row; branch_grad_l1 and "
+                             "branch_zero_change apply to gradient-guided models (SPSRNet, GradientGuidedSR) only")
     parser.add_argument("--root", type=Path, help="folder holding the benchmark sets (default: search order)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (model inference only)")
     parser.add_argument("--tile", default=None, help="LR tile size for inference (int or 'auto')")

@@ -14,9 +14,10 @@ branch works, for any gradient-guided model (``SPSRNet``, ``GradientGuidedSR``):
   clamped to [0, 1] as an image is, not rounded), when the branch's HR feature is replaced by zeros before the
   fusion. Near 0 means the fusion ignores the branch; it measures use, not quality.
 
-Reference values (Set5 / Set14, x4, whole images; issue 24): branch L1 of the 2026-12 CPU-demo SPSR 0.0605 /
-0.0693 against 0.0471 / 0.0635 for M(bicubic) (the branch was worse than interpolation), and zeroing its feature
-changed the SR by about 2 grey levels.
+Reference values (Set5 / Set14, x4, whole images, fp32, ``spsr evaluate --model
+data/demo_weights/spsr_demo_x4.safetensors``, the 2026-12 CPU-demo SPSR): branch L1 0.06054 / 0.07066 against
+0.04706 / 0.06345 for M(bicubic) (the branch was worse than interpolation), and zeroing its feature changed the SR
+by 2.13 / 1.87 grey levels (issue 24 quotes 0.0605 / 0.0693 and "about 2").
 
 :func:`branch_forward` runs the model's parts once (SR branch features, gradient branch, the fusion twice) and
 returns the SR image, ``grad_sr`` and the zero-branch SR, each exactly as ``model(lr)`` computes them (tested

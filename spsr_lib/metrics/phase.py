@@ -12,9 +12,11 @@ the same on every row and column modulo 4. The index measures how far an image i
    image's own coordinates, which is where the LR grid sits), the mean of ``e`` over that phase;
 5. index = largest phase mean / smallest phase mean.
 
-Reference values (Set5 / Set14, x4, whole images; issue "A demo SPSR that preserves structure"): HR 1.10 / 1.08,
-MATLAB-bicubic upsampling 1.97 / 2.07 (its kernel weights repeat every 4 px), the 2026-12 CPU-demo SPSR 3.02 /
-3.08. Lower is better; 1.0 is no phase preference at all. Flat images (all phases 0) give 1.0.
+Reference values (Set5 / Set14, x4, whole mod-cropped images, ``spsr evaluate --metrics psnr phase_index``: the
+"HR" and "Bicubic" rows): HR 1.09 / 1.08, MATLAB-bicubic upsampling 1.93 / 2.04 (its kernel weights repeat every
+4 px), the 2026-12 CPU-demo SPSR (``data/demo_weights/spsr_demo_x4.safetensors``, fp32) 3.07 / 3.16; the four
+``spsr demo`` photos: that SPSR 3.07 on average, bicubic 1.88. Issue 24 quotes 1.10 / 1.08, 1.97 / 2.07 and
+3.02 / 3.08 for the same three. Lower is better; 1.0 is no phase preference at all. Flat images (all phases 0) give 1.0. Issue 24 sets 1.4 as the target for the demo weights.
 """
 
 from __future__ import annotations
