@@ -317,7 +317,7 @@ def evaluate(
         res = MethodResult(method_name)
         for bench in benches:
             source, per_image = make_source(bench.name), {}
-            for item in tqdm(bench, desc=f"{method_name} / {bench.name}", disable=not progress, leave=False):
+            for item in tqdm(bench, desc=f"{method_name} / {bench.label}", disable=not progress, leave=False):
                 out = source(item)
                 sr, extra = out if isinstance(out, tuple) else (out, {})
                 sr = np.ascontiguousarray(sr)
@@ -332,15 +332,15 @@ def evaluate(
                     per_image[item.name] = _score(sr, item.hr, scale, modes, fns)
                     per_image[item.name].update(_branch_values(extra, branch))
                     if reference is not None and k == 0:  # the HR images' own phase index, once
-                        reference.values.setdefault(bench.name, {})[item.name] = {
+                        reference.values.setdefault(bench.label, {})[item.name] = {
                             "phase_index": float(M.phase_index(item.hr))}
                 except SPSRError as exc:  # e.g. too small to shave: name the file
                     if str(item.path) in str(exc):
                         raise
                     raise SPSRError(f"{item.path}: {exc}; remove it from the set") from None
-            res.values[bench.name] = per_image
+            res.values[bench.label] = per_image
         results.append(res)
-    return Evaluation([b.name for b in benches], scale, modes, results, unavailable, sources, reference)
+    return Evaluation([b.label for b in benches], scale, modes, results, unavailable, sources, reference)
 
 
 def _branch_values(extra: dict[str, float], wanted: list[str]) -> dict[str, float]:
