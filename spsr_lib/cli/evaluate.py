@@ -19,7 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     src = parser.add_mutually_exclusive_group()
     src.add_argument(
-        "--model", type=Path, help="generator checkpoint (official spsr.pth, kit .pth or .safetensors)"
+        "--model", type=Path,
+        help="generator checkpoint (official spsr.pth, kit .pth or .safetensors) or an ONNX file from `spsr export`"
     )
     src.add_argument("--sr-dir", type=Path, help="folder of SR images: DIR/<set>/<name>.png")
     parser.add_argument("--sets", nargs="+", default=["Set5", "Set14"], help="benchmark set names or folders")
@@ -43,6 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bf16", action="store_true",
                         help="model inference in bf16 + channels_last (about 3x faster on CPUs with native bf16; "
                              "the row is marked)")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="x8 self-ensemble (4 rotations x flip, averaged; 8x slower); the row gets '(x8)'")
     parser.add_argument(
         "--niqe-params", type=Path, help="LIVE NIQE modelparameters.mat (else SPSR_NIQE_PARAMS)"
     )
@@ -64,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
         check_tile_args(tile, 16)
     if args.model is not None:
         resolve_device(args.device)
+        if args.bf16 and args.model.suffix.lower() == ".onnx":
+            raise SPSRError(f"{args.model}: --bf16 is PyTorch autocast and does not apply to an ONNX model; drop it, "
+                            "or export with `spsr export --fp16`")
+    if args.self_ensemble and args.model is None:
+        raise SPSRError("--self-ensemble changes how a model runs; give --model (SR folders are not affected)")
     if args.sr_dir is not None and not args.sr_dir.is_dir():
         what = "is a file, not a folder" if args.sr_dir.exists() else "no such folder"
         raise SPSRError(f"{args.sr_dir}: {what}; give --sr-dir the folder holding DIR/<set>/<name>.png")
@@ -71,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(
         args.sets, scale=args.scale, mode=args.mode, model=args.model, sr_dir=args.sr_dir, name=args.name,
         metrics=args.metrics, root=args.root, device=args.device, tile=tile, bf16=args.bf16,
+        self_ensemble=args.self_ensemble,
         progress=not args.no_progress,
         niqe_params=args.niqe_params, ma_model=args.ma_model,
     )  # fmt: skip

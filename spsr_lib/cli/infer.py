@@ -30,8 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (not recursive) or globs")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the PNG results")
     parser.add_argument("--model", metavar="PATH",
-                        help="generator weights (.safetensors from the kit or the authors' spsr.pth); "
-                             "default: the shipped demo weights")
+                        help="generator weights (.safetensors from the kit or the authors' spsr.pth) or an ONNX "
+                             "file from `spsr export` (run by onnxruntime); default: the shipped demo weights")
     parser.add_argument("--tile", default="auto", metavar="N",
                         help="tile size in LR pixels; 'auto' (default) picks it from free memory; 0 = no tiling")
     parser.add_argument("--overlap", type=int, default=16, metavar="M",
@@ -43,6 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "(AVX512-BF16/AMX) and on recent GPUs; slightly different output")
     parser.add_argument("--save-gradients", action="store_true",
                         help="also write <name>_grad_sr.png (gradient branch) and <name>_grad_lr.png (LR map)")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="x8 self-ensemble: average the outputs of the 4 rotations x flip (8x slower)")
     parser.add_argument("--suffix", default="", help="appended to each output name, e.g. _SPSR")
 
 
@@ -110,7 +112,7 @@ def _process(src: Path, dest: Path, model, args, tile) -> None:
 
     lr = read_image(src, as_tensor=True)
     out = upscale(lr, model, tile=tile, overlap=args.overlap, device=args.device, half=args.half, bf16=args.bf16,
-                  return_gradients=args.save_gradients, progress=True)
+                  return_gradients=args.save_gradients, progress=True, self_ensemble=args.self_ensemble)
     if args.save_gradients:
         write_image(dest.with_name(f"{dest.stem}_grad_sr.png"), out.grad_sr)
         write_image(dest.with_name(f"{dest.stem}_grad_lr.png"), out.grad_lr)
@@ -136,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     if args.half and device.type != "cuda":
         raise SPSRError("--half (float16) needs a CUDA device; drop --half or use --device cuda on a GPU machine")
+    if (args.half or args.bf16) and args.model is not None and str(args.model).lower().endswith(".onnx"):
+        raise SPSRError(f"{args.model}: --half / --bf16 are PyTorch autocast and do not apply to an ONNX model; drop "
+                        "them, or export with `spsr export --fp16`")
     files, failed = expand_inputs(args.inputs)
     if not files:
         reasons = "; ".join(f"{i}: {r}" for i, r in failed)
@@ -146,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     for item, reason in failed:
         print(f"spsr infer: error: {item}: {reason}", file=sys.stderr)
     model = load_model(args.model)
-    if args.save_gradients and not hasattr(model, "grad_branch"):
+    if args.save_gradients and not (hasattr(model, "grad_branch") or getattr(model, "has_grad_sr", False)):
         raise SPSRError(f"{args.model}: a {type(model).__name__} has no gradient branch, so --save-gradients has "
                         "nothing to write; drop --save-gradients or pass an SPSR generator")
 

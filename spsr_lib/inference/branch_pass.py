@@ -34,8 +34,9 @@ class BranchUpscale(NamedTuple):
 
 def upscale_branch(image: Any, model: torch.nn.Module, *, tile: int | str | None = None,
                    overlap: int = DEFAULT_OVERLAP, device: str | torch.device = "auto", bf16: bool = False,
-                   progress: bool = False) -> BranchUpscale:
-    """Super-resolve ``image`` with a gradient-guided ``model`` and measure its branch (module docstring)."""
+                   progress: bool = False, self_ensemble: bool = False) -> BranchUpscale:
+    """Super-resolve ``image`` with a gradient-guided ``model`` and measure its branch (module docstring);
+    ``self_ensemble``: the three outputs are x8 self-ensemble averages (``upscale(..., self_ensemble=True)``'s SR)."""
     from spsr_lib.metrics.branch import branch_forward, is_gradient_guided, zero_change
 
     if not is_gradient_guided(model):
@@ -45,7 +46,7 @@ def upscale_branch(image: Any, model: torch.nn.Module, *, tile: int | str | None
                         "GradientGuidedSR (leave branch_grad_l1 / branch_zero_change out for other models)")
     x, how = _to_nchw(image)
     outs = run_model(x, model, lambda net, t: list(branch_forward(net, t)), n_outputs=3, tile=tile,
-                     overlap=overlap, device=device, bf16=bf16, progress=progress)
+                     overlap=overlap, device=device, bf16=bf16, progress=progress, self_ensemble=self_ensemble)
     sr, grad_sr, sr_zero = outs
     return BranchUpscale(_from_nchw(sr, how, clamp=True), grad_sr, float(zero_change(sr, sr_zero)[0]))
 

@@ -23,30 +23,38 @@ def bicubic_source(scale: int) -> Callable:
     return lambda item: imresize(item.lr, float(scale), mode="matlab")
 
 
+def load_eval_model(path):
+    """A generator file (``load_sr_model``), an ONNX file (onnxruntime), or a model already in memory as it is."""
+    if not isinstance(path, (str, os.PathLike)):
+        return path.eval()
+    from spsr_lib.io.checkpoint import load_sr_model
+    from spsr_lib.io.onnx_model import is_onnx_path, load_onnx_model
+
+    return load_onnx_model(path) if is_onnx_path(path) else load_sr_model(path).eval()
+
+
 def model_source(path, device: str = "auto", tile: int | str | None = None,
-                 bf16: bool = False, branch: bool = False) -> Callable:
-    """SR images of a generator file, or of a generator already in memory (an ``nn.Module``).
+                 bf16: bool = False, branch: bool = False, self_ensemble: bool = False) -> Callable:
+    """SR images of a generator file (or an ONNX file), or of a generator already in memory (an ``nn.Module``).
 
     ``branch``: for a gradient-guided model, return ``(SR, {branch_grad_l1, bicubic_grad_l1, branch_zero_change})``
-    per image (one pass, the same SR image); other models ignore it and return the SR image alone."""
-    from torch import nn
-
+    per image (one pass, the same SR image); other models ignore it and return the SR image alone.
+    ``self_ensemble``: x8 self-ensemble (the branch values are then those of the ensemble's pass)."""
     from spsr_lib.inference.infer import upscale
-    from spsr_lib.io.checkpoint import load_sr_model
     from spsr_lib.metrics.branch import is_gradient_guided
 
-    model = (path if isinstance(path, nn.Module) else load_sr_model(path)).eval()
+    model = load_eval_model(path)
     if branch and is_gradient_guided(model):
         from spsr_lib.inference.branch_pass import branch_scores, upscale_branch
 
         scale = int(getattr(model, "scale", 4))
 
         def with_branch(item) -> tuple[np.ndarray, dict[str, float]]:
-            res = upscale_branch(item.lr, model, tile=tile, device=device, bf16=bf16)
+            res = upscale_branch(item.lr, model, tile=tile, device=device, bf16=bf16, self_ensemble=self_ensemble)
             return res.sr, branch_scores(res, item.lr, item.hr, scale)
 
         return with_branch
-    return lambda item: upscale(item.lr, model, tile=tile, device=device, bf16=bf16)
+    return lambda item: upscale(item.lr, model, tile=tile, device=device, bf16=bf16, self_ensemble=self_ensemble)
 
 
 def folder_source(sr_dir: str | os.PathLike, set_name: str, n_sets: int) -> Callable:

@@ -269,6 +269,7 @@ def evaluate(
     niqe_params: str | os.PathLike | None = None,
     ma_model: str | os.PathLike | None = None,
     bicubic: bool = True,
+    self_ensemble: bool = False,
 ) -> Evaluation:
     """Evaluate Bicubic (unless ``bicubic=False``) and optionally a model or an SR folder on named benchmark sets.
 
@@ -276,7 +277,9 @@ def evaluate(
 
     ``bf16``: run the model with bf16 autocast + channels_last (about 3x faster on a CPU with native bf16;
     PSNR within 0.02 dB of fp32 on Set5/Set14/BSD100). The row name gets " (bf16)" and the sources say so,
-    so such numbers are never mistaken for the fp32 protocol.
+    so such numbers are never mistaken for the fp32 protocol.  ``self_ensemble``: x8 geometric self-ensemble
+    (EDSR+/RCAN+); the row name gets " (x8)" and the sources say so.  ``model`` may be an ``.onnx`` file
+    (onnxruntime; the sources say so).
     """
     from tqdm import tqdm
 
@@ -298,15 +301,16 @@ def evaluate(
     fns, unavailable, sources = _metric_fns(metrics, scale, niqe_params, ma_model)
     sources["LR"] = "MATLAB bicubic (imresize, uint8) of the mod-cropped HR"
     methods: list[tuple[str, Callable[[str], Callable]]] = [("Bicubic", lambda s: bicubic_source(scale))] if bicubic else []
-    if bf16 and model is None:
-        raise SPSRError("--bf16 changes how a model runs; give --model (SR folders and bicubic are not affected)")
+    for flag, on in (("--bf16", bf16), ("--self-ensemble", self_ensemble)):
+        if on and model is None:
+            raise SPSRError(f"{flag} changes how a model runs; give --model (SR folders and bicubic are not affected)")
     branch = [k for k in BRANCH_METRICS if k in metrics]
     if model is not None:
-        src = model_source(model, device, tile, bf16, branch=bool(branch))
+        src = model_source(model, device, tile, bf16, branch=bool(branch), self_ensemble=self_ensemble)
         stem = type(model).__name__ if not isinstance(model, (str, os.PathLike)) else Path(model).stem
-        methods.append((name or stem + (" (bf16)" if bf16 else ""), lambda s: src))
-        if bf16:
-            sources["inference"] = "bf16 autocast + channels_last (not the fp32 protocol; PSNR within ~0.02 dB)"
+        methods.append((name or stem + (" (bf16)" if bf16 else "") + (" (x8)" if self_ensemble else ""),
+                        lambda s: src))
+        sources.update(_inference_notes(model, bf16, self_ensemble))
     elif sr_dir is not None:
         methods.append(
             (name or Path(sr_dir).resolve().name, lambda s: folder_source(sr_dir, s, len(benches)))
@@ -341,6 +345,19 @@ def evaluate(
             res.values[bench.label] = per_image
         results.append(res)
     return Evaluation([b.label for b in benches], scale, modes, results, unavailable, sources, reference)
+
+
+def _inference_notes(model, bf16: bool, self_ensemble: bool) -> dict[str, str]:
+    """The sources lines that say how the model ran when it was not plain PyTorch fp32."""
+    notes = {}
+    if bf16:
+        notes["inference"] = "bf16 autocast + channels_last (not the fp32 protocol; PSNR within ~0.02 dB)"
+    if self_ensemble:
+        notes["self-ensemble"] = ("x8 (the 4 rotations with and without a flip, outputs transformed back and "
+                                  "averaged, EDSR+/RCAN+); not the single-pass protocol")
+    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(".onnx"):
+        notes["runtime"] = f"ONNX file {Path(model).name} run by onnxruntime (not PyTorch)"
+    return notes
 
 
 def _branch_values(extra: dict[str, float], wanted: list[str]) -> dict[str, float]:

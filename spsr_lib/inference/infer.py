@@ -208,7 +208,7 @@ def run_model(x: torch.Tensor, model: torch.nn.Module,
               call: Callable[[torch.nn.Module, torch.Tensor], Sequence[torch.Tensor]], *, n_outputs: int = 1,
               tile: int | str | None = None, overlap: int = DEFAULT_OVERLAP, device: str | torch.device = "auto",
               half: bool = False, bf16: bool = False, memory_budget: int | None = None,
-              progress: bool = False) -> list[torch.Tensor]:
+              progress: bool = False, self_ensemble: bool = False) -> list[torch.Tensor]:
     """The machinery of :func:`upscale` for any per-tile computation: ``call(model, lr_tile)`` returns HR tensors
     (``n_outputs`` of them); they come back blended over the tiles as float32 CPU tensors (1 x C x sH x sW).
     The arguments mean what they mean for :func:`upscale`; the model is moved to the device (and to channels_last
@@ -216,6 +216,13 @@ def run_model(x: torch.Tensor, model: torch.nn.Module,
     dev = resolve_device(device)
     if half and bf16:
         raise SPSRError("--half and --bf16 pick two different autocast types; use one of them")
+    if (half or bf16) and getattr(model, "runs_in_onnxruntime", False):
+        raise SPSRError("--half / --bf16 are PyTorch autocast and do not apply to an ONNX model, which runs in the "
+                        "precision it was exported in; drop them, or export with `spsr export --fp16`")
+    if self_ensemble:
+        from spsr_lib.inference.self_ensemble import ensemble_call
+
+        call = ensemble_call(call)
     if half and dev.type != "cuda":
         raise SPSRError("--half (float16) needs a CUDA device; on the CPU float16 convolutions are ~100x slower")
     if tile == "auto":
@@ -261,6 +268,7 @@ def upscale(
     return_gradients: bool = False,
     memory_budget: int | None = None,
     progress: bool = False,
+    self_ensemble: bool = False,
 ) -> Any:
     """Super-resolve ``image`` with ``model`` and return the result in the same kind as the input.
 
@@ -277,6 +285,10 @@ def upscale(
     4 grey levels apart (``benchmarks/bench_infer_bf16.py``); for CPUs with native bf16 (AVX512-BF16, AMX) and
     Ampere or newer GPUs, slower elsewhere.
     ``return_gradients``: return an :class:`UpscaleResult` (sr, grad_sr, grad_lr) instead of sr.
+    ``self_ensemble``: x8 geometric self-ensemble (:mod:`spsr_lib.inference.self_ensemble`; 8x the time): every
+    tile runs under the four rotations with and without a flip, the outputs (SR and ``grad_sr``) are transformed
+    back and averaged before the tiles are blended.
+    ``model`` may also be an ONNX file loaded with :func:`spsr_lib.io.onnx_model.load_onnx_model` (onnxruntime).
     """
     x, how = _to_nchw(image)
 
@@ -288,7 +300,8 @@ def upscale(
         return [sr] if not return_gradients else [sr, grad_sr]
 
     outs = run_model(x, model, call, n_outputs=2 if return_gradients else 1, tile=tile, overlap=overlap,
-                     device=device, half=half, bf16=bf16, memory_budget=memory_budget, progress=progress)
+                     device=device, half=half, bf16=bf16, memory_budget=memory_budget, progress=progress,
+                     self_ensemble=self_ensemble)
     sr = _from_nchw(outs[0], how, clamp=True)
     if not return_gradients:
         return sr

@@ -56,7 +56,10 @@ def resolve_model_path(model: str | os.PathLike | None) -> Path:
 
 
 def load_model(model: str | os.PathLike | None = None):  # -> SPSRNet (or RRDBNet for an ESRGAN file)
-    """Load the generator named by ``model`` (or the demo weights) with ``spsr_lib.io.checkpoint``."""
+    """Load the generator named by ``model`` (or the demo weights) with ``spsr_lib.io.checkpoint``; an ``.onnx``
+    file becomes an :class:`~spsr_lib.io.onnx_model.OnnxSR` run by onnxruntime."""
     from spsr_lib.io.checkpoint import load_sr_model
+    from spsr_lib.io.onnx_model import is_onnx_path, load_onnx_model
 
-    return load_sr_model(resolve_model_path(model))
+    path = resolve_model_path(model)
+    return load_onnx_model(path) if is_onnx_path(path) else load_sr_model(path)
