@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("spsr_lib.cli.train", "train from a YAML config (PSNR pre-train or SPSR GAN stage)"),
     "evaluate": ("spsr_lib.cli.evaluate", "paper-style metric tables on benchmark sets"),
     "convert": ("spsr_lib.cli.convert", "convert checkpoints between the official layout and safetensors"),
+    "export": ("spsr_lib.cli.export", "export a generator to ONNX, checked against PyTorch in onnxruntime"),
     "data": ("spsr_lib.cli.data", "download and prepare datasets"),
     "weights": ("spsr_lib.cli.weights", "fetch and convert pretrained weights (LPIPS/VGG trunks)"),
 }
