@@ -170,7 +170,8 @@ class TrainConfig:
     pretrained: Optional[str] = None  # stage 1 checkpoint or official RRDB_PSNR_x4.pth (SR branch only)
     # "official": the fusion starts from random weights (paper); "identity": SPSRNet starts as the stage-1
     # RRDBNet, output for output (spsr_lib.train.warm_start; for short budgets, needs an RRDBNet `pretrained`)
-    fusion_init: Literal["official", "identity"] = "official"
+    # identity_branch: identity on the SR feature, official random init on the branch feature (warm_start.py)
+    fusion_init: Literal["official", "identity", "identity_branch"] = "official"
     # wall-clock budget of one fit() call in seconds: stop early with a checkpoint and the exported generator
     # (a later --resume goes on); None = run to niter
     time_limit_s: Optional[float] = None

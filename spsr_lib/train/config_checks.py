@@ -94,8 +94,8 @@ def _existing_rules(cfg: Any) -> None:
     if lf.weight < 0 or lf.factor < 1 or cfg.data.patch_size % lf.factor:
         raise ConfigError(f"loss.low_frequency: weight must be >= 0 and factor >= 1 and divide data.patch_size "
                           f"{cfg.data.patch_size} (got weight {lf.weight}, factor {lf.factor})")
-    if cfg.train.fusion_init == "identity" and (cfg.stage != "spsr" or not cfg.train.pretrained):
-        raise ConfigError("train.fusion_init: 'identity' needs stage 'spsr' and train.pretrained set to a stage-1 "
+    if cfg.train.fusion_init != "official" and (cfg.stage != "spsr" or not cfg.train.pretrained):
+        raise ConfigError(f"train.fusion_init: '{cfg.train.fusion_init}' needs stage 'spsr' and train.pretrained set to a stage-1 "
                           "RRDBNet (its conv_last becomes the image head); use 'official' otherwise")
     am = cfg.loss.artifact_map
     if am.weight < 0 or am.window < 3 or am.window % 2 == 0:

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from spsr_lib.errors import ConfigError, SPSRError
 from spsr_lib.train import state as train_state
 from spsr_lib.train.config import Config, config_to_dict, dump_config
+from spsr_lib.train.d_pause import DPause
 from spsr_lib.train.distributed import (
     DistInfo,
     ResumableSampler,
@@ -39,7 +40,6 @@ from spsr_lib.train.distributed import (
     init_distributed,
     shutdown,
 )
-from spsr_lib.train.d_pause import DPause
 from spsr_lib.train.ema import ModelEMA
 from spsr_lib.train.graph_step import GraphedTrainStep, check_cuda_graphs_supported, set_capturable
 from spsr_lib.train.log import RunLogger

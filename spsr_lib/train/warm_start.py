@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from spsr_lib.errors import ConfigError, SPSRError
-from spsr_lib.ops.blocks import NEG_SLOPE, RESIDUAL_SCALE
+from spsr_lib.ops.blocks import NEG_SLOPE, RESIDUAL_SCALE, init_weights
 
 if TYPE_CHECKING:
     from spsr_lib.train.config import Config
@@ -49,8 +49,13 @@ def _dirac_(conv: nn.Conv2d, scale: float = 1.0, in_offset: int = 0) -> None:
         conv.weight[c, in_offset + c, k, k] = scale
 
 
-def _fusion_as_head(fusion: nn.Module, head: nn.Conv2d, branch_ch: int, out_ch: int) -> None:
-    """Make ``fusion(branch, h)`` compute ``head(h)`` exactly, whatever the branch feature (see above)."""
+def _fusion_as_head(fusion: nn.Module, head: nn.Conv2d, branch_ch: int, out_ch: int,
+                    random_branch: bool = False) -> None:
+    """Make ``fusion(branch, h)`` compute ``head(h)`` exactly, whatever the branch feature (see above).
+
+    ``random_branch``: the ``concat`` weights that read the branch feature get the official random init
+    (kaiming x 0.1) instead of 0, so the image depends on the branch from the first step (``identity_branch``).
+    """
     nf = fusion.concat.out_channels
     if nf < 2 * out_ch or nf < fusion.concat.in_channels - branch_ch:
         raise ValueError(f"identity fusion init needs a fusion width >= {2 * out_ch} and >= the SR feature "
@@ -60,6 +65,9 @@ def _fusion_as_head(fusion: nn.Module, head: nn.Conv2d, branch_ch: int, out_ch: 
         rdb.conv5.bias.zero_()
     # cat((branch, sr)) -> RRDB gives 1.2 * cat: keep the SR half (channels branch_ch..) / 1.2
     _dirac_(fusion.concat, scale=1.0 / (1.0 + RESIDUAL_SCALE), in_offset=branch_ch)
+    if random_branch:
+        fresh = init_weights(nn.Conv2d(fusion.concat.in_channels, nf, fusion.concat.kernel_size), 0.1)
+        fusion.concat.weight[:, :branch_ch] = fresh.weight[:, :branch_ch].to(fusion.concat.weight)
     fusion.conv_hr.weight.zero_()
     fusion.conv_hr.bias.zero_()
     sr_ch = head.in_channels  # the concat put the SR feature in channels 0..sr_ch (the rest are 0)
@@ -77,7 +85,7 @@ def _fusion_as_head(fusion: nn.Module, head: nn.Conv2d, branch_ch: int, out_ch: 
 
 
 @torch.no_grad()
-def init_fusion_as_identity(spsr: nn.Module, rrdb: nn.Module) -> nn.Module:
+def init_fusion_as_identity(spsr: nn.Module, rrdb: nn.Module, random_branch: bool = False) -> nn.Module:
     """Make ``spsr`` (SPSRNet, SR branch already loaded from ``rrdb``) output exactly what ``rrdb`` outputs.
 
     ``rrdb`` is the stage-1 RRDBNet whose ``conv_last`` (dropped by the official SR-branch load) becomes
@@ -86,7 +94,7 @@ def init_fusion_as_identity(spsr: nn.Module, rrdb: nn.Module) -> nn.Module:
     if spsr.nf < 2 * spsr.out_ch:
         raise ValueError(f"identity fusion init needs nf >= {2 * spsr.out_ch}, got nf={spsr.nf}")
     _dirac_(spsr.conv_hr_feat)
-    _fusion_as_head(spsr.fusion, rrdb.conv_last, spsr.nf, spsr.out_ch)
+    _fusion_as_head(spsr.fusion, rrdb.conv_last, spsr.nf, spsr.out_ch, random_branch)
     if getattr(spsr, "residual", "none") == "bicubic":
         # grad_sr = conv_out(feature) + M(bicubic): a zero conv_out starts the branch at the bicubic image's
         # gradient map (its weights still get gradients, the zero-init residual trick), not at random noise
@@ -142,8 +150,8 @@ def load_pretrained(cfg: Config, G: nn.Module) -> str:
     if cfg.stage == "spsr":
         sd = ckpt[0]
         if is_official_spsr(sd) or is_kit_spsr(sd):
-            if cfg.train.fusion_init == "identity":
-                raise ConfigError(f"train.fusion_init: 'identity' needs an RRDBNet in train.pretrained, but {path} "
+            if cfg.train.fusion_init != "official":
+                raise ConfigError(f"train.fusion_init: '{cfg.train.fusion_init}' needs an RRDBNet in train.pretrained, but {path} "
                                   "is a whole SPSR generator; set train.fusion_init=official to fine-tune it")
             whole = generator_from_state(ckpt, **arch, taps=G.taps)
             if whole.residual != m.residual:
@@ -159,7 +167,10 @@ def load_pretrained(cfg: Config, G: nn.Module) -> str:
         G.load_state_dict(rrdb.state_dict())
         return f"G initialised from {path}"
     load_sr_branch_from_rrdb(G, rrdb)
-    if cfg.train.fusion_init == "identity":
-        init_fusion_as_identity(G, rrdb)
+    if cfg.train.fusion_init in ("identity", "identity_branch"):
+        init_fusion_as_identity(G, rrdb, random_branch=cfg.train.fusion_init == "identity_branch")
+        if cfg.train.fusion_init == "identity_branch":
+            return (f"SR branch initialised from {path}, fusion as identity on the SR feature and the official "
+                    "random init on the branch feature (G starts near that RRDBNet, already reading the branch)")
         return f"SR branch initialised from {path}, fusion as identity (G starts as that RRDBNet)"
     return f"SR branch initialised from {path}"

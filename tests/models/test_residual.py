@@ -57,3 +57,18 @@ def test_residual_round_trips_and_warm_starts(tmp_path):
 def test_bad_residual_is_refused():
     with pytest.raises(ValueError, match="residual"):
         RRDBNet(**TINY, residual="bilinear")
+
+
+def test_identity_branch_init_reads_the_branch_from_the_first_step():
+    torch.manual_seed(0)
+    rrdb, spsr = RRDBNet(**TINY, residual="bicubic"), SPSRNet(**TINY, residual="bicubic")
+    load_sr_branch_from_rrdb(spsr, rrdb)
+    init_fusion_as_identity(spsr, rrdb, random_branch=True)
+    with torch.no_grad():
+        spsr.grad_branch.conv_hr_feat.bias.fill_(0.5)  # a branch feature that is not ~0
+        lr = torch.rand(1, 3, 8, 8)
+        out = spsr(lr).sr
+        assert spsr.fusion.concat.weight[:, :TINY["nf"]].abs().sum() > 0  # the branch half is not zero
+        assert (out - rrdb(lr)).abs().max() > 1e-4  # so the image depends on the branch at once
+        init_fusion_as_identity(spsr, rrdb)  # the plain identity ignores it
+        assert torch.allclose(spsr(lr).sr, rrdb(lr), atol=1e-6)
