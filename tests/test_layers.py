@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),  # RRDBNet, SPSRNet, GradientGuidedSR, VGGDiscriminator
     ("io",),  # image and checkpoint files, pretrained trunks, atomic writes
     ("data",),  # paired datasets, benchmark sets, download
-    ("losses", "metrics"),
+    ("losses", "losses_phase", "metrics"),
     ("inference",),  # upscale, tiling, demo, evaluate
     ("train",),  # config, Trainer, steps, state, log, distributed, EMA, warm start
     ("notebook",),  # widgets, plots

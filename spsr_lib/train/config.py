@@ -114,6 +114,15 @@ class ArtifactMapLossConfig:
 
 
 @dataclass
+class PhaseEnergyLossConfig:
+    """Not in the paper (weight 0 = off): ``spsr_lib.losses_phase``: the SR's high-pass energy per phase of the
+    ``period``-px LR cell, as a profile, pulled to the HR's (against the GAN stage's 4-px grid)."""
+
+    weight: float = 0.0
+    period: int = 4  # the upscale factor
+
+
+@dataclass
 class LossConfig:
     """Generator loss terms (§5.1). A weight of 0 skips the term and the network it needs."""
 
@@ -125,6 +134,7 @@ class LossConfig:
     branch_pixel: WeightOnly = _w(0.5)  # L1 between grad_sr and the padding-1 HR gradient map
     low_frequency: LowFrequencyLossConfig = field(default_factory=LowFrequencyLossConfig)
     artifact_map: ArtifactMapLossConfig = field(default_factory=ArtifactMapLossConfig)  # stage 2 only
+    phase_energy: PhaseEnergyLossConfig = field(default_factory=PhaseEnergyLossConfig)  # stage 2 only
 
 
 @dataclass

@@ -97,6 +97,10 @@ def _existing_rules(cfg: Any) -> None:
     if cfg.train.fusion_init != "official" and (cfg.stage != "spsr" or not cfg.train.pretrained):
         raise ConfigError(f"train.fusion_init: '{cfg.train.fusion_init}' needs stage 'spsr' and train.pretrained set to a stage-1 "
                           "RRDBNet (its conv_last becomes the image head); use 'official' otherwise")
+    pe = cfg.loss.phase_energy
+    if pe.weight < 0 or pe.period < 2:
+        raise ConfigError(f"loss.phase_energy: weight must be >= 0 and period >= 2 (the upscale factor), got weight "
+                          f"{pe.weight}, period {pe.period}")
     am = cfg.loss.artifact_map
     if am.weight < 0 or am.window < 3 or am.window % 2 == 0:
         raise ConfigError(f"loss.artifact_map: weight must be >= 0 and window an odd number >= 3 (LDL: 7), "

@@ -37,6 +37,7 @@ from spsr_lib.losses import (
     low_frequency_loss,
     pixel_loss,
 )
+from spsr_lib.losses_phase import phase_energy_loss
 from spsr_lib.ops.gradient import gradient_map
 from spsr_lib.train.distributed import average_gradients
 from spsr_lib.train.trainer_view import TrainerView
@@ -154,6 +155,8 @@ def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
                     sr, hr, w.low_frequency.factor)
             if w.artifact_map.weight > 0:
                 terms["l_artifact"] = w.artifact_map.weight * _artifact_term(tr, lr, sr, hr)
+            if w.phase_energy.weight > 0:
+                terms["l_phase"] = w.phase_energy.weight * phase_energy_loss(sr, hr, w.phase_energy.period)
             if tr.perceptual is not None:
                 terms["l_perceptual"] = w.perceptual.weight * tr.perceptual(sr, hr)
             if tr.D is not None:
