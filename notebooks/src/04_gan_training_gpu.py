@@ -131,9 +131,9 @@ print("training images:", train_dir.name if train_dir.name != "HR" else train_di
 #   paper), gradients are averaged, and rank 0 writes logs and checkpoints. The official code ran the
 #   discriminators' BatchNorm per GPU; `discriminator.sync_bn: true` synchronises it instead.
 #
-# Below, the paper's config is shrunk by overrides in fast mode, turned into the small-budget recipe of
-# section 6 (`configs/demo_x4_small_budget.yaml`) for a dozen CPU steps in laptop mode, and used as is in
-# full mode, with bf16 on a GPU that supports it.
+# Below, the paper's config is shrunk by overrides in fast mode; laptop mode runs a few CPU steps of the recipe
+# that made the shipped demo weights (`configs/structure_x4.yaml`, section 6) from their stage 1; full mode uses
+# the paper's config as is, with bf16 on a GPU that supports it.
 
 # %%
 overrides = [f"data.train={train_dir}", "logging.tensorboard=false", "logging.progress=false"]
@@ -142,18 +142,16 @@ if FAST:
                   "data.batch_size=2", "data.num_workers=0", "data.val=null", "train.niter=6",
                   "train.branch_pretrain.steps=2",
                   "logging.log_freq=1", "logging.save_freq=2", "runtime.device=cpu", "seed=9"]
-elif not FULL:  # laptop: the demo-size SPSRNet from the shipped stage-1 RRDBNet, the small-budget recipe
-    overrides += ["model={nf: 24, nb: 6, gc: 12, scale: 4}", "discriminator.nf=32", "data.patch_size=64",
-                  "data.batch_size=2", "data.num_workers=0", "data.val=null", "train.niter=6",
-                  "train.branch_pretrain.steps=0", "train.fusion_init=identity", "train.milestones=[100000]",
+elif not FULL:  # laptop: the shipped demo recipe (configs/structure_x4.yaml) from the shipped stage 1, a few steps
+    overrides += ["data.batch_size=2", "data.num_workers=0", "data.val=null", "train.niter=6",
                   "train.pretrained=../data/demo_weights/rrdb_psnr_demo_x4.safetensors",
-                  "loss.low_frequency.weight=30", "train.ema.enabled=true", "train.ema.decay=0.99",
                   "logging.log_freq=1", "logging.save_freq=3", "runtime.device=cpu", "seed=9"]
 else:
     overrides += ["runtime.device=auto", "data.val_max_images=5", "logging.save_freq=5000"]
     if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
         overrides += ["runtime.amp=bf16", "runtime.channels_last=true", "runtime.cuda_graphs=true"]
-cfg = spsr_lib.load_config("../configs/paper_x4.yaml", overrides)
+recipe = "../configs/structure_x4.yaml" if not (FAST or FULL) else "../configs/paper_x4.yaml"
+cfg = spsr_lib.load_config(recipe, overrides)
 from spsr_lib.io.weights import locate  # the perceptual loss needs ImageNet VGG weights, never random ones
 
 for arch in (cfg.loss.perceptual.arch, "vgg16", None):  # VGG16 is the trunk available offline
