@@ -6,7 +6,8 @@ VARIANTS`: (a) L1, (b) ESRGAN losses, (c) (b) + gradient losses, (d) full SPSR o
 ESRGAN losses, (f) SRResNet + the kit's gradient guidance with SPSR's losses.
 
 Protocol. Every variant of a backbone starts from the same stage-1 (L1) network: for RRDBNet the kit's shipped
-``data/demo_weights/rrdb_psnr_demo_x4.safetensors``, for SRResNet an L1 pre-train this script runs once (seed 0).
+the demo stage 1 of 2026-11-26 (``git show f5d4953:data/demo_weights/rrdb_psnr_demo_x4.safetensors >
+runs/rrdb_psnr_demo_x4_2026-11-26.safetensors``; the shipped stage 1 has changed since), for SRResNet an L1 pre-train this script runs once (seed 0).
 Each (variant, seed) pair then trains ``--steps`` iterations with the small-budget recipe
 (``configs/demo_x4_small_budget.yaml`` plus :data:`RECIPE`); within a seed all variants see the same batches in
 the same order, and across seeds only the data order and the random initialisations (D, D_grad, gradient
@@ -52,7 +53,7 @@ PROFILES: dict[str, dict] = {
     "fast": dict(rrdb=(8, 2, 4), srresnet=(8, 2), d_nf=8, patch=32, batch=2, steps=3, seeds=[1],
                  rrdb_stage1=None, pretrain_steps=40, pretrain_batch=4, pretrain_lr=2e-3, bsd100=0, eval_crop=64, log_every=1),
     "cpu": dict(rrdb=(24, 6, 12), srresnet=(32, 8), d_nf=32, patch=64, batch=4, steps=800, seeds=[1, 2, 3],
-                rrdb_stage1="data/demo_weights/rrdb_psnr_demo_x4.safetensors", pretrain_steps=2000,
+                rrdb_stage1="runs/rrdb_psnr_demo_x4_2026-11-26.safetensors", pretrain_steps=2000,
                 pretrain_batch=16, pretrain_lr=5e-4, bsd100=20, eval_crop=None, log_every=10,
                 # bf16 autocast + channels_last: 1.9x faster training steps on this AMX CPU (evaluation is fp32)
                 runtime=["runtime.amp=bf16", "runtime.channels_last=true"]),
