@@ -44,6 +44,7 @@ from spsr_lib.train.ema import ModelEMA
 from spsr_lib.train.graph_step import GraphedTrainStep, check_cuda_graphs_supported, set_capturable
 from spsr_lib.train.log import RunLogger
 from spsr_lib.train.resume import check_savable, resume_trainer
+from spsr_lib.train.run_dir import claim_run_dir, relock
 from spsr_lib.train.step import psnr_step, spsr_step
 from spsr_lib.train.warm_start import load_pretrained
 
@@ -102,17 +103,16 @@ class Trainer:
                               f"{self.dist.world_size} processes; the batch size is the global batch")
         self.local_batch = cfg.data.batch_size // self.dist.world_size
         self.run_dir = cfg.out_path
-        if self.dist.is_main:  # before any work: an output_dir that cannot be written, or a kill's leftovers
-            from spsr_lib.io.atomic import check_output_dir
+        # before any work: the run lock (a second run is refused having touched nothing), then the kill's leftovers
+        self.run_lock = claim_run_dir(self.run_dir, resume) if self.dist.is_main else None
+        try:
+            self._setup(resume, build_data, generator)
+        except BaseException:
+            self.close()
+            raise
 
-            check_output_dir(self.run_dir, "output_dir")
-            n_tmp, tmp_bytes = train_state.remove_orphan_temps(self.run_dir)
-            if n_tmp:
-                print(f"note: {self.run_dir}: removed {n_tmp} temporary file(s) ({tmp_bytes / 2**20:.1f} MB) left by "
-                      "an interrupted checkpoint write")
-        if self.dist.is_main and not resume and train_state.latest_state(self.run_dir):
-            raise SPSRError(f"{self.run_dir}: already holds training checkpoints; pass --resume to continue, "
-                            "or choose another run with --set output_dir=...")
+    def _setup(self, resume: bool, build_data: bool, generator: Callable[[], nn.Module] | None) -> None:
+        cfg, rt = self.cfg, self.cfg.runtime
         self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[rt.amp]
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=rt.amp == "fp16")
         self.memory_format = torch.channels_last if rt.channels_last else torch.contiguous_format
@@ -241,6 +241,8 @@ class Trainer:
                     f"{self._count(self.G)} G params; {self.init_note}; step {self.step}/{cfg.train.niter}")
         if self.train_set is None:
             raise SPSRError("Trainer(build_data=False) cannot fit(); build it with the training data")
+        if self.dist.is_main:  # held since __init__; a second fit() takes it again
+            self.run_lock = relock(self.run_lock, self.run_dir)
         t_last = t_start = time.perf_counter()
         restore_sigint = self._defer_sigint()
         try:
@@ -286,6 +288,8 @@ class Trainer:
         finally:
             restore_sigint()
             log.close()
+            if self.run_lock is not None:  # the run's writing is over: the folder is free
+                self.run_lock.release()
         if self.interrupted:
             return last
         log.message(f"[{cfg.name}] done at step {self.step}; generator: {self.run_dir / 'models'}")
@@ -326,7 +330,10 @@ class Trainer:
         return (psnr_step if self.cfg.stage == "psnr" else spsr_step)(self, lr, hr)
 
     def close(self) -> None:
+        """End the run: free the process group and the run lock of ``output_dir``."""
         shutdown(self.dist)
+        if self.run_lock is not None:
+            self.run_lock.release()
 
     def _train_mode(self) -> None:
         for net in (self.G, self.D, self.D_grad):
