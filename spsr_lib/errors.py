@@ -23,3 +23,11 @@ class CheckpointError(SPSRError):
 
 class WeightsUnavailableError(SPSRError):
     """Pretrained weights (VGG, LPIPS trunk, NIQE/Ma parameters) are not on this machine."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (SLURM, ``docker stop``, systemd) turned into an exception, handled like Ctrl-C; ``signum`` kept."""
+
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -70,8 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    from spsr_lib.errors import SPSRError
+    from spsr_lib.errors import SPSRError, Terminated
 
+    restore = _sigterm_as_exception()
     try:
         return int(args._run(args) or 0)
     except SPSRError as exc:
@@ -79,9 +80,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"spsr {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Terminated as exc:
+        print(f"spsr {args.command}: terminated (SIGTERM); files being written were discarded", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print(f"spsr {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        restore()
+
+
+def _sigterm_as_exception():
+    """SIGTERM (``docker stop``, SLURM, systemd) raises :class:`~spsr_lib.errors.Terminated` (a KeyboardInterrupt):
+    every atomic write removes its temporary file (during ``fit()`` the trainer's own handler saves a checkpoint
+    first: :mod:`spsr_lib.train.stopping`). Returns the undo."""
+    import signal
+    import threading
+
+    from spsr_lib.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def on_sigterm(signum, frame):
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

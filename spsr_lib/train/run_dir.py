@@ -17,7 +17,6 @@ from spsr_lib.io.atomic import check_output_dir
 from spsr_lib.io.run_lock import RunLock, lock_folder
 from spsr_lib.train import state as train_state
 
-
 WHO, OPTION = "spsr train", "--set output_dir=..."
 
 

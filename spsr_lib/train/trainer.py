@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +44,7 @@ from spsr_lib.train.log import RunLogger
 from spsr_lib.train.resume import check_savable, resume_trainer
 from spsr_lib.train.run_dir import claim_run_dir, relock
 from spsr_lib.train.step import psnr_step, spsr_step
+from spsr_lib.train.stopping import SIGNAL_NAMES, checkpointed_batches, defer_stop_signals
 from spsr_lib.train.warm_start import load_pretrained
 
 
@@ -129,8 +128,8 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.g_phase: str | None = None
         self.d_pause = DPause(cfg.train.d_pause.threshold)
-        self.stopped_early = False  # set when train.time_limit_s (or Ctrl-C) ends fit() before niter
-        self.interrupted = False  # set by the first Ctrl-C during fit(): the step ends, a checkpoint is saved
+        self.stopped_early = False  # set when train.time_limit_s (or a signal) ends fit() before niter
+        self.stop_signal: int | None = None  # the first SIGINT/SIGTERM in fit(): the step ends, a checkpoint is saved
         if resume:
             self._resume()
             for opt in (self.opt_G, self.opt_D, self.opt_D_grad):  # load_state_dict restored the saved flag
@@ -244,13 +243,13 @@ class Trainer:
         if self.dist.is_main:  # held since __init__; a second fit() takes it again
             self.run_lock = relock(self.run_lock, self.run_dir)
         t_last = t_start = time.perf_counter()
-        restore_sigint = self._defer_sigint()
+        restore_signals = defer_stop_signals(self)
         try:
             while self.step < cfg.train.niter and not self.stopped_early:
                 self.train_set.set_epoch(self.epoch)
                 self.sampler.set_epoch(self.epoch)
                 self.sampler.set_start(self.batch_in_epoch * self.local_batch)
-                for batch in self.loader:
+                for batch in checkpointed_batches(self):  # a data error saves the last step, then stops
                     self.step += 1
                     self.batch_in_epoch += 1
                     self._train_mode()
@@ -274,7 +273,8 @@ class Trainer:
                         self.save()
                     if self.interrupted:
                         self.stopped_early = True
-                        log.message(f"[{cfg.name}] interrupted (Ctrl-C) at step {self.step}: checkpoint saved, "
+                        log.message(f"[{cfg.name}] interrupted at step {self.step} by {SIGNAL_NAMES[self.stop_signal]}: "
+                                    "checkpoint saved, "
                                     "--resume continues")
                     elif out_of_time:
                         self.stopped_early = True
@@ -286,7 +286,7 @@ class Trainer:
                     self.epoch += 1
                     self.batch_in_epoch = 0
         finally:
-            restore_sigint()
+            restore_signals()
             log.close()
             if self.run_lock is not None:  # the run's writing is over: the folder is free
                 self.run_lock.release()
@@ -295,19 +295,10 @@ class Trainer:
         log.message(f"[{cfg.name}] done at step {self.step}; generator: {self.run_dir / 'models'}")
         return last
 
-    def _defer_sigint(self):
-        """Ctrl-C during fit() ends the current step, saves a checkpoint and stops (a second one stops at once).
-        Single process only: under torchrun the ranks would not agree on the step. Returns the undo."""
-        if self.dist.enabled or threading.current_thread() is not threading.main_thread():
-            return lambda: None
-
-        def on_sigint(signum, frame):
-            if self.interrupted:
-                raise KeyboardInterrupt
-            self.interrupted = True
-
-        previous = signal.signal(signal.SIGINT, on_sigint)
-        return lambda: signal.signal(signal.SIGINT, previous)
+    @property
+    def interrupted(self) -> bool:
+        """True once SIGINT (Ctrl-C) or SIGTERM stopped fit() (:mod:`spsr_lib.train.stopping`)."""
+        return self.stop_signal is not None
 
     def _out_of_time(self, t_start: float) -> bool:
         """True once ``train.time_limit_s`` has passed (rank 0's clock decides for every rank)."""
