@@ -31,3 +31,27 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signum: int = 15) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+SHORT = 80  # characters of a user's value quoted in a message
+
+
+def short_repr(value: object, limit: int = SHORT) -> str:
+    """``repr(value)`` for a message, at most ``limit`` characters, computed in bounded time and memory (a huge
+    or deeply nested value, e.g. a YAML alias bomb, is never expanded whole)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlong = 3, limit, limit, limit
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 6
+    text = r.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def short_text(text: str, limit: int = SHORT) -> str:
+    """``text`` on one line, at most ``limit`` characters (start and end kept)."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    keep = (limit - 5) // 2
+    return f"{text[:keep]} ... {text[len(text) - keep:]}"

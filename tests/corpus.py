@@ -178,3 +178,34 @@ BAD_CONFIG_VALUES = [
     ("data.patch_size=0", "data.patch_size"),
     ("train.nitre=5", "train.nitre"),
 ]
+
+
+# (issue 26) config files that are not UTF-8 YAML text, and YAML whose aliases explode
+def alias_bomb_yaml(path: Path, levels: int = 9) -> Path:
+    """'Billion laughs' as ``data.train`` (a str-or-list field: type checks and error messages walk it): a list of
+    ``levels`` anchored lists, each 9 aliases of the one before: 9^levels strings from ~40*levels bytes."""
+    items = ["&a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    items += [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    path.write_text(f"data:\n  train: [{', '.join(items)}]\n")
+    return path
+
+
+def bad_config_files(folder: Path) -> dict[str, tuple[Path, str]]:
+    """{case: (file, a word its one-line error must say)}."""
+    name = "name: tiny\ntrain:\n  niter: 4\n"
+    cases = {
+        "utf16": (name.encode("utf-16"), "UTF-16"),
+        "utf16_be_no_bom": (name.encode("utf-16-be"), "binary"),
+        "utf32": (name.encode("utf-32"), "UTF-32"),
+        "latin1": ("name: caf\xe9\n".encode("latin-1"), "UTF-8"),
+        "binary": (bytes(range(256)) * 8, "binary"),
+        "checkpoint_zip": (b"PK\x03\x04" + b"\0" * 60, "binary"),
+        "huge": (b"# padding\n" * 120_000, "MB"),
+        "deep": (b"a: " + b"[" * 20000 + b"]" * 20000 + b"\n", "nested"),
+    }
+    out = {}
+    for case, (data, word) in cases.items():
+        path = folder / f"{case}.yaml"
+        path.write_bytes(data)
+        out[case] = (path, word)
+    return out

@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 EXIT_USER_ERROR = 2
+MAX_MESSAGE = 1000  # characters of an error line at most: its start and its end (the fix) are kept
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
-    from spsr_lib.errors import SPSRError, Terminated
+    from spsr_lib.errors import SPSRError, Terminated, short_text
 
     restore = _sigterm_as_exception()
     try:
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SPSRError as exc:
         if os.environ.get("SPSR_DEBUG"):
             raise
-        print(f"spsr {args.command}: error: {exc}", file=sys.stderr)
+        print(f"spsr {args.command}: error: {short_text(str(exc), MAX_MESSAGE)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Terminated as exc:
         print(f"spsr {args.command}: terminated (SIGTERM); files being written were discarded", file=sys.stderr)

@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from spsr_lib.errors import SPSRError
+from spsr_lib.errors import SPSRError, short_repr
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +54,7 @@ def _parse_tile(value: str) -> int | str | None:
     try:
         tile = int(value)
     except ValueError:
-        raise SPSRError(f"--tile {value!r} is not a number; use an integer such as 128, 0 (no tiling) or auto") from None
+        raise SPSRError(f"--tile {short_repr(value)} is not a number; use an integer such as 128, 0 (no tiling) or auto") from None
     return None if tile == 0 else tile
 
 

@@ -34,7 +34,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from spsr_lib.errors import SPSRError
+from spsr_lib.errors import SPSRError, short_repr
 from spsr_lib.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from spsr_lib.io.shipped import shipped_path
 from spsr_lib.version import __version__
@@ -177,7 +177,7 @@ def _safe_members(names: list[str], archive: Path) -> None:
     for name in names:
         p = Path(name)
         if p.is_absolute() or ".." in p.parts:
-            raise DownloadError(f"{archive}: unsafe path {name!r} inside the archive; refusing to extract it")
+            raise DownloadError(f"{archive}: unsafe path {short_repr(name)} inside the archive; refusing to extract it")
 
 
 def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from spsr_lib.errors import CheckpointError
+from spsr_lib.errors import CheckpointError, short_repr
 from spsr_lib.io.atomic import atomic_path
 
 StateDict = dict[str, Tensor]
@@ -180,7 +180,7 @@ def stored_arch(meta: Mapping[str, str] | None, name: str, allowed: Iterable[str
     allowed = tuple(allowed)
     for key, value in stored.items():
         if key not in allowed:
-            raise CheckpointError(f"{name}: unknown key {key!r} in the 'arch' metadata (expected "
+            raise CheckpointError(f"{name}: unknown key {short_repr(key)} in the 'arch' metadata (expected "
                                   f"{', '.join(allowed)}); {fix}")
         if key == "residual":
             ok, want = value in RESIDUAL_VALUES, f"one of {', '.join(RESIDUAL_VALUES)}"

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from spsr_lib.errors import ConfigError
+from spsr_lib.errors import ConfigError, short_repr, short_text
 from spsr_lib.train.config_checks import validate
 
 
@@ -253,49 +253,49 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[-1] if len(errors) == 1 else
-                          f"{where}: {value!r} is not a valid {' or '.join(_type_name(a) for a in args)}")
+                          f"{where}: {short_repr(value)} is not a valid {' or '.join(_type_name(a) for a in args)}")
     if origin is Literal:
         choices = typing.get_args(tp)
         if value not in choices:
-            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, choices))}")
+            raise ConfigError(f"{where}: {short_repr(value)} is not one of {', '.join(map(str, choices))}")
         return value
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {short_repr(value)}")
         return [_convert(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         key_tp, item_tp = typing.get_args(tp)
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {short_repr(value)}")
         return {_convert(k, key_tp, where): _convert(v, item_tp, f"{where}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {short_repr(value)}")
         return _build(tp, value, where)
     if tp is bool:
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        raise ConfigError(f"{where}: expected true/false, got {short_repr(value)}")
     if tp in (int, float):
         if isinstance(value, str):  # YAML 1.1 reads 1e-4 and 5e5 as strings
             try:
                 value = float(value)
             except ValueError:
-                raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+                raise ConfigError(f"{where}: expected a number, got {short_repr(value)}") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {short_repr(value)}")
         if tp is int:
             if float(value) != int(value):
-                raise ConfigError(f"{where}: expected an integer, got {value!r}")
+                raise ConfigError(f"{where}: expected an integer, got {short_repr(value)}")
             return int(value)
         return float(value)
     if tp is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
+        raise ConfigError(f"{where}: expected a string, got {short_repr(value)}")
     raise TypeError(f"unsupported config annotation {tp!r} at {where}")  # a bug in this file, not user error
 
 
@@ -308,7 +308,7 @@ def _build(cls: type, raw: dict, where: str) -> Any:
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=2)
             hint = f" (did you mean {', '.join(sorted(close))}?)" if close else ""
-            raise ConfigError(f"{path}: unknown key{hint}; valid keys here: {', '.join(sorted(names))}")
+            raise ConfigError(f"{short_text(path)}: unknown key{hint}; valid keys here: {', '.join(sorted(names))}")
         kwargs[key] = _convert(value, hints[key], path)
     return cls(**kwargs)
 
@@ -335,8 +335,13 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {text}: empty key component")
     try:
         parsed = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         parsed = value
+    from spsr_lib.train.config_file import MAX_VALUES, count_values
+
+    if count_values(parsed) > MAX_VALUES:
+        raise ConfigError(f"--set {short_text(key, 80)}: the value's YAML aliases expand to more than {MAX_VALUES} "
+                          "values; write the value out")
     return path, parsed
 
 
@@ -358,27 +363,13 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config (None: the paper defaults), apply ``--set`` overrides and validate it."""
-    import yaml
+    from spsr_lib.train.config_file import read_config_file
 
-    raw: dict = {}
-    source = "<defaults>"
-    if path is not None:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read config ({exc.strerror}); check the path") from None
-        try:
-            raw = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            where = f" at line {line + 1}" if line is not None else ""
-            raise ConfigError(f"{path}: invalid YAML{where}; fix the syntax") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    raw: dict = {} if path is None else read_config_file(path)  # UTF-8 text, no alias bomb: config_file.py
+    source = "<defaults>" if path is None else str(path)
     apply_overrides(raw, list(overrides))
     if overrides:
-        source += " (with --set " + " ".join(overrides) + ")"
+        source += " (with --set " + short_text(" ".join(overrides), 200) + ")"
     return config_from_dict(raw, source)
 
 

@@ -159,3 +159,39 @@ def test_a_kill_during_a_checkpoint_write_leaves_temps_that_the_next_run_removes
     assert not [p for p in run.rglob(".*.tmp.*")], "temporary files survived the next run"
     assert sorted(p.name for p in (run / "checkpoints").glob("state_*.pt")) == ["state_00000002.pt",
                                                                                    "state_00000004.pt"]
+
+
+def test_config_files_that_are_not_utf8_yaml_text_or_explode_are_one_short_line(tmp_path, capsys):
+    """(issue 26) UTF-16/32, Latin-1, binary, huge, deeply nested and alias-bomb configs: exit 2, one line of at most
+    300 characters naming the file, nothing created; a bomb is refused before any traversal (fast, small)."""
+    import time
+
+    cases = corpus.bad_config_files(tmp_path)
+    cases["alias_bomb"] = (corpus.alias_bomb_yaml(tmp_path / "bomb.yaml", levels=6), "aliases")
+    run = tmp_path / "run"
+    for case, (path, word) in cases.items():
+        t0 = time.perf_counter()
+        res = run_spsr(capsys, "train", path, "--set", f"output_dir={run}")
+        try:
+            line = one_error_line(res, path.name, word)
+        except AssertionError as exc:
+            raise AssertionError(f"case {case}: {exc}") from None
+        assert len(line) < 300, (case, len(line))
+        assert time.perf_counter() - t0 < 10, case
+        assert not run.exists(), case
+
+
+def test_values_in_config_errors_are_shortened(tmp_path, capsys, config, train_images):
+    """A 5,000-character value, a 200-deep list or an alias-bomb --set value is quoted in at most ~80 characters."""
+    run = tmp_path / "run"
+    deep = "[" * 200 + "]" * 200
+    bomb = "[" + ", ".join(["&a0 [x, x, x, x, x, x, x, x, x]"] + [f"&a{i} [{', '.join([f'*a{i - 1}'] * 9)}]"
+                                                                     for i in range(1, 7)]) + "]"
+    for override, key in [("train.niter=" + "9x" * 2500, "train.niter"), (f"data.patch_size={deep}",
+                                                                          "data.patch_size"),
+                          ("model.residual=" + "b" * 5000, "model.residual"), (f"data.train={bomb}", "data.train"),
+                          ("train." + "k" * 3000 + "=1", "unknown key")]:
+        res = run_spsr(capsys, *tiny_args(config, run, train_images, override))
+        assert res.rc == 2 and len(res.err_lines) == 1 and key in res.err_lines[0], (key, res.err_lines)
+        assert len(res.err_lines[0]) < 600, (key, len(res.err_lines[0]))
+        assert not run.exists()
