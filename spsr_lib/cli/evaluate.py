@@ -50,6 +50,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--niqe-params", type=Path, help="LIVE NIQE modelparameters.mat (else SPSR_NIQE_PARAMS)"
     )
     parser.add_argument("--ma-model", type=Path, help="Ma et al.'s model.mat (else SPSR_MA_MODEL)")
+    parser.add_argument("--no-bicubic", action="store_true",
+                        help="leave out the Bicubic row (its metrics cost as much as the model's on large sets)")
     parser.add_argument("--no-progress", action="store_true")
 
 
@@ -79,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(
         args.sets, scale=args.scale, mode=args.mode, model=args.model, sr_dir=args.sr_dir, name=args.name,
         metrics=args.metrics, root=args.root, device=args.device, tile=tile, bf16=args.bf16,
-        self_ensemble=args.self_ensemble,
+        self_ensemble=args.self_ensemble, bicubic=not args.no_bicubic,
         progress=not args.no_progress,
         niqe_params=args.niqe_params, ma_model=args.ma_model,
     )  # fmt: skip

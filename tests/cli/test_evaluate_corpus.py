@@ -98,3 +98,12 @@ def test_user_errors_are_one_line_and_write_nothing(tmp_path, capsys, model_file
         except AssertionError as exc:
             raise AssertionError(f"case {name}: {exc}") from None
         assert tree(tmp_path) == before, f"case {name}: wrote or changed files"
+
+
+def test_no_bicubic_leaves_out_the_bicubic_row(tmp_path, capsys, model_file):
+    hr = _hr_set(tmp_path / "hr")
+    res = run_spsr(capsys, "evaluate", "--sets", hr, "--model", model_file, "--out", tmp_path / "out", "--no-bicubic",
+                   *FAST)
+    assert res.rc == 0, res.err_lines
+    names = [m["name"] for m in json.loads((tmp_path / "out" / "results.json").read_text())["methods"]]
+    assert names and "Bicubic" not in names
