@@ -61,6 +61,7 @@ def _parse_tile(value: str) -> int | str | None:
 def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """(image files in order, [(input, reason)] for inputs that name nothing usable)."""
     from spsr_lib.io.images import is_image_file
+    from spsr_lib.io.walk import glob_files
 
     files: list[Path] = []
     missing: list[tuple[str, str]] = []
@@ -75,8 +76,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]
         elif path.exists():
             files.append(path)  # named explicitly: try it whatever its suffix
         elif glob.has_magic(item):
-            found = sorted(Path(p) for p in glob.glob(os.path.expanduser(item), recursive=True))
-            found = [p for p in found if p.is_file() and is_image_file(p)]
+            found = [p for p in glob_files(item) if p.is_file() and is_image_file(p)]  # never loops on a symlink
             if not found:
                 missing.append((item, "no image file matches this pattern"))
             files.extend(found)

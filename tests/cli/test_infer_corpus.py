@@ -107,3 +107,27 @@ def test_command_level_errors_are_one_line_before_any_image(tmp_path, capsys, mo
         except AssertionError as exc:
             raise AssertionError(f"case {name}: {exc}") from None
         assert tree(tmp_path) == before, f"case {name}: wrote or changed files"
+
+
+def test_a_recursive_glob_over_a_symlink_loop_ends_and_takes_each_image_once(tmp_path, model_file):
+    """(issue 26) ``spsr infer 'dir/**/*.png'`` with ``dir/s1 -> .``: a real process, done in seconds, one output per
+    image (before: glob followed the loop for ever)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    src = tmp_path / "dir"
+    (src / "sub").mkdir(parents=True)
+    corpus.good_png(src / "a.png")
+    corpus.good_png(src / "sub" / "b.png", seed=1)
+    os.symlink(".", src / "s1")
+    os.symlink("..", src / "sub" / "s2")
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-m", "spsr_lib", "infer", str(src / "**" / "*.png"), "-o",
+                          str(tmp_path / "out"), "--model", str(model_file), "--device", "cpu"],
+                         cwd=repo, env=env, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "wrote 2 of 2 image(s)" in out.stdout
+    assert sorted(tree(tmp_path / "out")) == ["a.png", "b.png"]
