@@ -209,3 +209,23 @@ def bad_config_files(folder: Path) -> dict[str, tuple[Path, str]]:
         path.write_bytes(data)
         out[case] = (path, word)
     return out
+
+
+def float_tiff(path: Path, side: int = IMAGE_SIDE, bad: float | None = float("nan"), seed: int = 0) -> Path:
+    """A single-channel 32-bit float TIFF (Pillow mode F) in [0, 1], with one ``bad`` value (NaN, inf) at (2, 3)."""
+    from PIL import Image
+
+    arr = np.random.default_rng(seed).uniform(0, 1, (side, side)).astype(np.float32)
+    if bad is not None:
+        arr[3, 2] = bad
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def int32_tiff(path: Path, side: int = IMAGE_SIDE, top: int = 3_000_000) -> Path:
+    """A 32-bit integer TIFF (Pillow mode I) with values up to ``top`` (beyond 16 bits by default)."""
+    from PIL import Image
+
+    arr = np.linspace(0, top, side * side).reshape(side, side).astype(np.int32)
+    Image.fromarray(arr).save(path)
+    return path

@@ -10,7 +10,8 @@ cv2 and divides every image by 255):
   exactly as cv2's ``imread`` and therefore the official code does), with one warning per process;
 * a missing, empty (0 byte), non-image or truncated file, or one whose header declares more pixels than
   Pillow's decompression-bomb limit (about 179 Mpx), raises :class:`ImageReadError` with one line naming
-  the file.
+  the file; so does a float image with NaN or infinite values (refused, never replaced: a NaN spreads through
+  the network into a black output) and an integer image whose values do not fit 16 bits.
 
 Conversions: :func:`to_tensor` (uint8 / float HWC -> 1x3xHxW float32) and :func:`to_uint8` (clamp to
 [0, 1], x255, round half to even, uint8 HxWx3: the official ``tensor2img`` without the BGR swap).
@@ -153,6 +154,16 @@ def _read_high_bit_depth(path: Path, orientation: int) -> np.ndarray:
     return _apply_orientation(np.ascontiguousarray(arr), orientation)
 
 
+def _refuse_non_finite(path: Path, arr: np.ndarray) -> None:
+    """One ImageReadError line when a float image holds NaN or infinite values (refused, not replaced)."""
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        bad = bad.any(axis=-1) if arr.ndim == 3 else bad
+        y, x = (int(v[0]) for v in np.nonzero(bad))
+        raise ImageReadError(f"{path}: {int(bad.sum())} pixel(s) are NaN or infinite (first at x={x}, y={y}), "
+                             "refused rather than guessed; replace them in the file (e.g. with 0) and re-export it")
+
+
 def _decode(path: str | os.PathLike) -> np.ndarray:
     """Decoded pixels as HxWx3 RGB: uint8, uint16, or float32 (already in [0, 1])."""
     path = Path(path)
@@ -162,9 +173,13 @@ def _decode(path: str | os.PathLike) -> np.ndarray:
     if _is_high_bit_depth(path, img):
         arr = _read_high_bit_depth(path, orientation)
         if arr.dtype.kind == "f":
+            _refuse_non_finite(path, arr)  # np.clip keeps NaN: one NaN pixel blacked out most of an output
             return np.clip(arr, 0, 1).astype(np.float32)
-        if arr.dtype == np.uint8:
+        if arr.dtype in (np.uint8, np.uint16):
             return arr
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):  # int32 (Pillow mode I): a cast would wrap
+            raise ImageReadError(f"{path}: {arr.dtype} pixel values from {arr.min()} to {arr.max()} do not fit 16 "
+                                 "bits; re-export it as 8- or 16-bit PNG")
         return arr.astype(np.uint16)
     if img.mode not in _EIGHT_BIT_MODES:
         raise ImageReadError(f"{path}: unsupported pixel format '{img.mode}'; re-export it as 8-bit RGB PNG")
@@ -278,6 +293,10 @@ def write_image(path: str | os.PathLike, img: torch.Tensor | np.ndarray, *, qual
     path = Path(path)
     if not is_image_file(path):
         raise SPSRError(f"{path}: unknown image suffix; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    data = img.detach() if isinstance(img, torch.Tensor) else torch.from_numpy(np.asarray(img))
+    if data.is_floating_point() and not bool(torch.isfinite(data).all()):  # never a silently black output
+        raise SPSRError(f"{path}: not written: {int((~torch.isfinite(data)).sum())} NaN or infinite value(s) in the "
+                        "image (a diverged model, or float16 overflow); check the model, or drop --half")
     arr = to_uint8(img)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]

@@ -16,6 +16,9 @@ BAD_FILES = {
     "truncated.png": corpus.truncated_png,
     "empty.png": corpus.empty_file,
     "text.png": corpus.not_an_image,
+    "nan_float.tif": corpus.float_tiff,  # issue 26: one NaN blacked out 94 % of the output, exit 0
+    "inf_float.tif": lambda path: corpus.float_tiff(path, bad=float("inf")),
+    "int32.tif": corpus.int32_tiff,  # values beyond 16 bits wrapped silently
 }
 
 

@@ -194,3 +194,35 @@ def test_write_image_roundtrip_and_atomic(tmp_path, img, suffix):
     write_image(path, img)  # uint8 HWC too, overwriting atomically
     with pytest.raises(SPSRError):
         write_image(tmp_path / "out.xyz", img)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_float_pixels_are_refused_in_one_line(tmp_path, bad):
+    from tests import corpus
+
+    path = corpus.float_tiff(tmp_path / "f.tif", bad=bad)
+    for read in (read_image, read_image_uint8):
+        with pytest.raises(ImageReadError, match=r"1 pixel\(s\) are NaN or infinite \(first at x=2, y=3\)") as err:
+            read(path)
+        assert str(path) in str(err.value) and "\n" not in str(err.value)
+    good = read_image(corpus.float_tiff(tmp_path / "g.tif", bad=None))
+    assert np.isfinite(good).all() and good.shape == (12, 12, 3)
+
+
+def test_integer_pixels_beyond_16_bits_are_refused_not_wrapped(tmp_path):
+    from tests import corpus
+
+    with pytest.raises(ImageReadError, match="do not fit 16 bits"):
+        read_image(corpus.int32_tiff(tmp_path / "big.tif"))
+    ok = read_image(corpus.int32_tiff(tmp_path / "ok.tif", top=65535))
+    assert ok.max() == pytest.approx(1.0) and ok.min() == 0.0
+
+
+def test_a_non_finite_image_is_never_written(tmp_path):
+    t = torch.full((1, 3, 4, 4), 0.5)
+    t[0, 1, 2, 2] = float("nan")
+    with pytest.raises(SPSRError, match="not written: 1 NaN"):
+        write_image(tmp_path / "o.png", t)
+    with pytest.raises(SPSRError, match="not written"):
+        write_image(tmp_path / "o.png", np.full((4, 4, 3), np.inf, np.float32))
+    assert list(tmp_path.iterdir()) == []
