@@ -87,37 +87,45 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]
     return unique, missing
 
 
-def output_paths(files: list[Path], outdir: Path, suffix: str) -> tuple[dict[Path, Path], list[tuple[str, str]]]:
-    """Output PNG per input; inputs whose output would collide with another's or overwrite an input fail."""
+def gradient_paths(dest: Path) -> list[Path]:
+    """The gradient maps ``--save-gradients`` writes beside ``dest``."""
+    return [dest.with_name(f"{dest.stem}_grad_sr.png"), dest.with_name(f"{dest.stem}_grad_lr.png")]
+
+
+def output_paths(files: list[Path], outdir: Path, suffix: str,
+                 gradients: bool = False) -> tuple[dict[Path, Path], list[tuple[str, str]]]:
+    """Output PNG per input; an input fails when any of its outputs (the image, and with ``gradients`` its two
+    maps) would overwrite an input, collide with another input's outputs or replace a file spsr infer did not
+    write (:mod:`spsr_lib.io.output_guard`)."""
+    from spsr_lib.io.output_guard import OutputPlan, kit_png
+
+    plan = OutputPlan(files, kit_png, "spsr infer")
     targets: dict[Path, Path] = {}
-    taken: dict[Path, Path] = {}
     failed: list[tuple[str, str]] = []
-    inputs = {p.resolve() for p in files}
     for src in files:
         dest = outdir / f"{src.stem}{suffix}.png"
-        key = dest.resolve()
-        if key in inputs:
-            failed.append((str(src), f"output {dest} would overwrite an input; use another -o or --suffix"))
-        elif key in taken:
-            failed.append((str(src), f"output {dest} is already the result of {taken[key]}; rename one input"))
-        else:
-            taken[key] = src
+        problem = plan.problem(str(src), [*(gradient_paths(dest) if gradients else []), dest])
+        if problem is None:
             targets[src] = dest
+        else:
+            fix = "rename one input" if "already the result" in problem else "use another -o or --suffix"
+            failed.append((str(src), f"{problem}; {fix}"))
     return targets, failed
 
 
 def _process(src: Path, dest: Path, model, args, tile) -> None:
     from spsr_lib.inference.infer import upscale
     from spsr_lib.io.images import read_image, write_image
+    from spsr_lib.io.output_guard import KIT_SOFTWARE
 
     lr = read_image(src, as_tensor=True)
     out = upscale(lr, model, tile=tile, overlap=args.overlap, device=args.device, half=args.half, bf16=args.bf16,
                   return_gradients=args.save_gradients, progress=True, self_ensemble=args.self_ensemble)
     if args.save_gradients:
-        write_image(dest.with_name(f"{dest.stem}_grad_sr.png"), out.grad_sr)
-        write_image(dest.with_name(f"{dest.stem}_grad_lr.png"), out.grad_lr)
+        for path, img in zip(gradient_paths(dest), (out.grad_sr, out.grad_lr)):
+            write_image(path, img, software=KIT_SOFTWARE)
         out = out.sr
-    write_image(dest, out)  # the main output last: its presence means the file is complete
+    write_image(dest, out, software=KIT_SOFTWARE)  # the main output last: its presence means the file is complete
 
 
 def run(args: argparse.Namespace) -> int:
@@ -146,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         reasons = "; ".join(f"{i}: {r}" for i, r in failed)
         raise SPSRError(f"no input images ({reasons}); pass image files, folders or glob patterns")
     outdir = check_output_dir(args.output, "-o")
-    targets, collisions = output_paths(files, outdir, args.suffix)
+    targets, collisions = output_paths(files, outdir, args.suffix, args.save_gradients)
     failed += collisions
     for item, reason in failed:
         print(f"spsr infer: error: {item}: {reason}", file=sys.stderr)

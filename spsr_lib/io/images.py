@@ -282,11 +282,13 @@ def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def write_image(path: str | os.PathLike, img: torch.Tensor | np.ndarray, *, quality: int = 95) -> Path:
+def write_image(path: str | os.PathLike, img: torch.Tensor | np.ndarray, *, quality: int = 95,
+                software: str | None = None) -> Path:
     """Write an image atomically; the format follows the suffix (PNG, JPEG, BMP, TIFF, WebP).
 
     ``img`` is a [1x]3xHxW tensor or float HxWx3 array in [0, 1], or a uint8 HxWx3 / HxW array.
-    JPEG and WebP use ``quality`` (95 by default, not Pillow's 75); PNG is lossless.
+    JPEG and WebP use ``quality`` (95 by default, not Pillow's 75); PNG is lossless. ``software``: a PNG
+    ``Software`` text chunk (:data:`spsr_lib.io.output_guard.KIT_SOFTWARE` marks the kit's outputs).
     """
     from PIL import Image
 
@@ -301,7 +303,12 @@ def write_image(path: str | os.PathLike, img: torch.Tensor | np.ndarray, *, qual
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]
     pil = Image.fromarray(np.ascontiguousarray(arr))
-    kwargs = {"quality": quality} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+    kwargs: dict = {"quality": quality} if path.suffix.lower() in (".jpg", ".jpeg", ".webp") else {}
+    if software and path.suffix.lower() == ".png":
+        from PIL.PngImagePlugin import PngInfo
+
+        kwargs["pnginfo"] = PngInfo()
+        kwargs["pnginfo"].add_text("Software", software)
     with atomic_path(path) as tmp:
         pil.save(tmp, format=_PIL_FORMATS[path.suffix.lower()], **kwargs)
     return path

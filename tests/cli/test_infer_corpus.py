@@ -134,3 +134,36 @@ def test_a_recursive_glob_over_a_symlink_loop_ends_and_takes_each_image_once(tmp
     assert out.returncode == 0, out.stderr[-2000:]
     assert "wrote 2 of 2 image(s)" in out.stdout
     assert sorted(tree(tmp_path / "out")) == ["a.png", "b.png"]
+
+
+def test_no_output_overwrites_an_input_or_a_file_no_run_wrote(tmp_path, capsys, model_file):
+    """(issue 26) Every output path is checked, the gradient maps too: ``photos/a.png`` + ``photos/a_SR_grad_sr.png``
+    with ``-o photos --suffix _SR --save-gradients`` replaced the second input, then super-resolved the replaced file.
+    A file in -o that no spsr infer run wrote (a user's a.png) is never replaced; the kit's own outputs are."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    corpus.good_png(photos / "a.png")
+    corpus.good_png(photos / "a_SR_grad_sr.png", seed=1)
+    before = tree(photos)
+    res = run_spsr(capsys, "infer", photos, "-o", photos, "--suffix", "_SR", "--save-gradients", "--model", model_file)
+    line = one_error_line(res, "a.png", "a_SR_grad_sr.png", "would overwrite an input", expect_rc=1)
+    assert f"error: {photos / 'a.png'}: output {photos / 'a_SR_grad_sr.png'} would overwrite an input" in line
+    assert {k: v for k, v in tree(photos).items() if k in before} == before, "an input was replaced"
+    assert sorted(set(tree(photos)) - set(before)) == ["a_SR_grad_sr_SR.png", "a_SR_grad_sr_SR_grad_lr.png",
+                                                       "a_SR_grad_sr_SR_grad_sr.png"]
+
+    out = tmp_path / "out"
+    out.mkdir()
+    src = tmp_path / "in"
+    src.mkdir()
+    corpus.good_png(src / "a.png")
+    corpus.good_png(src / "b.png", seed=1)
+    users = corpus.a_regular_file(out / "a_grad_lr.png")  # the user's file where a's gradient map would go
+    res = run_spsr(capsys, "infer", src, "-o", out, "--save-gradients", "--model", model_file)
+    one_error_line(res, "a_grad_lr.png", "was not written by spsr infer", expect_rc=1)
+    assert users.read_text() == "the user's own file: must survive\n"
+    assert sorted(tree(out)) == ["a_grad_lr.png", "b.png", "b_grad_lr.png", "b_grad_sr.png"]
+    first = tree(out)
+    res = run_spsr(capsys, "infer", src / "b.png", "-o", out, "--save-gradients", "--model", model_file)
+    assert res.rc == 0, res.err_lines  # the kit's own earlier outputs are replaced
+    assert tree(out) == first
