@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.sr_dir is not None and not args.sr_dir.is_dir():
         what = "is a file, not a folder" if args.sr_dir.exists() else "no such folder"
         raise SPSRError(f"{args.sr_dir}: {what}; give --sr-dir the folder holding DIR/<set>/<name>.png")
-    check_output_dir(args.out, "--out")
+    _check_outputs(check_output_dir(args.out, "--out"), args)
     result = evaluate(
         args.sets, scale=args.scale, mode=args.mode, model=args.model, sr_dir=args.sr_dir, name=args.name,
         metrics=args.metrics, root=args.root, device=args.device, tile=tile, bf16=args.bf16,
@@ -90,3 +90,17 @@ def run(args: argparse.Namespace) -> int:
     written = result.write(args.out)
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
+
+
+def _check_outputs(out, args) -> None:
+    """Before the work: the tables never replace an input or a file no spsr evaluate run wrote (issue 26)."""
+    from spsr_lib.errors import SPSRError
+    from spsr_lib.io.output_guard import OutputPlan, starts_with
+
+    modes = ["standard", "spsr"] if args.mode == "both" else [args.mode]
+    names = [f"results_{m}.{ext}" for m in modes for ext in ("md", "csv")] + ["results.json"]
+    ours = starts_with("### SPSR-style evaluation", '"# x', "# x", '{\n "scale"')  # the first lines it writes
+    problem = OutputPlan([args.model] if args.model else [], ours, "spsr evaluate").problem(
+        "the tables", [out / n for n in names])
+    if problem:
+        raise SPSRError(f"{problem}; choose another --out (a new or empty folder) or move the file")

@@ -107,3 +107,19 @@ def test_no_bicubic_leaves_out_the_bicubic_row(tmp_path, capsys, model_file):
     assert res.rc == 0, res.err_lines
     names = [m["name"] for m in json.loads((tmp_path / "out" / "results.json").read_text())["methods"]]
     assert names and "Bicubic" not in names
+
+
+def test_tables_never_replace_a_file_no_evaluate_run_wrote(tmp_path, capsys):
+    """(issue 26) A user's results.json / results_standard.md in --out: refused before the work, untouched; the
+    kit's own tables from an earlier run are replaced."""
+    hr = _hr_set(tmp_path / "hr")
+    for name in ("results.json", "results_standard.md", "results_standard.csv"):
+        out = tmp_path / f"out_{name}"
+        users = corpus.a_regular_file(out / name) if out.mkdir() is None else None
+        res = run_spsr(capsys, "evaluate", "--sets", hr, "--out", out, *FAST)
+        one_error_line(res, name, "was not written by spsr evaluate")
+        assert tree(out) == {name: users.read_bytes()} and users.read_text().startswith("the user's own file")
+    out = tmp_path / "out"
+    assert run_spsr(capsys, "evaluate", "--sets", hr, "--out", out, *FAST).rc == 0
+    assert run_spsr(capsys, "evaluate", "--sets", hr, "--out", out, *FAST).rc == 0  # its own tables: replaced
+    assert sorted(tree(out)) == ["results.json", "results_standard.csv", "results_standard.md"]
