@@ -384,4 +384,7 @@ def dump_config(cfg: Config, path: str | os.PathLike) -> None:
 
     from spsr_lib.io.atomic import atomic_write_text
 
-    atomic_write_text(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+    atomic_write_text(path, DUMP_HEADER + yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
+
+
+DUMP_HEADER = "# spsr train: the resolved config of this run (every value it used)\n"  # marks the kit's own file

@@ -103,7 +103,7 @@ class Trainer:
         self.local_batch = cfg.data.batch_size // self.dist.world_size
         self.run_dir = cfg.out_path
         # before any work: the run lock (a second run is refused having touched nothing), then the kill's leftovers
-        self.run_lock = claim_run_dir(self.run_dir, resume) if self.dist.is_main else None
+        self.run_lock = claim_run_dir(self.run_dir, resume, cfg.train.pretrained) if self.dist.is_main else None
         try:
             self._setup(resume, build_data, generator)
         except BaseException:

@@ -195,3 +195,28 @@ def test_values_in_config_errors_are_shortened(tmp_path, capsys, config, train_i
         assert res.rc == 2 and len(res.err_lines) == 1 and key in res.err_lines[0], (key, res.err_lines)
         assert len(res.err_lines[0]) < 600, (key, len(res.err_lines[0]))
         assert not run.exists()
+
+
+def test_a_run_never_replaces_a_file_no_run_wrote_nor_its_pretrained_input(tmp_path, capsys, config, train_images):
+    """(issue 26) A new run into a folder with the user's config.yaml / metrics.jsonl, or whose train.pretrained lies
+    in the models/ folder the run rewrites: one line, exit 2, every file as it was."""
+    for name in ("config.yaml", "metrics.jsonl"):
+        run = tmp_path / f"user_{name}"
+        run.mkdir()
+        users = corpus.a_regular_file(run / name)
+        res = run_spsr(capsys, *tiny_args(config, run, train_images))
+        one_error_line(res, name, "was not written by spsr train")
+        assert tree(run) == {name: users.read_bytes()}
+    run = tmp_path / "run"
+    assert run_spsr(capsys, *tiny_args(config, run, train_images, "train.niter=2")).rc == 0
+    weights = run / "models" / "G_latest.safetensors"
+    saved = tree(run)
+    res = run_spsr(capsys, *tiny_args(config, run, train_images, "train.niter=4", f"train.pretrained={weights}"),
+                   "--resume")
+    one_error_line(res, "train.pretrained", "which this run rewrites")
+    assert tree(run) == saved
+    again = tmp_path / "again"  # a kit-written config.yaml and metrics.jsonl without checkpoints: a new run may go
+    again.mkdir()
+    for name in ("config.yaml", "metrics.jsonl"):
+        (again / name).write_bytes(saved[name])
+    assert run_spsr(capsys, *tiny_args(config, again, train_images, "train.niter=2")).rc == 0
