@@ -229,3 +229,11 @@ def int32_tiff(path: Path, side: int = IMAGE_SIDE, top: int = 3_000_000) -> Path
     arr = np.linspace(0, top, side * side).reshape(side, side).astype(np.int32)
     Image.fromarray(arr).save(path)
     return path
+
+
+def icc_png(path: Path, side: int = IMAGE_SIDE, seed: int = 0) -> Path:
+    """A good PNG with an embedded colour profile (an iCCP chunk; its bytes are not a real profile: never parsed)."""
+    from PIL import Image
+
+    Image.fromarray(photo(side, seed)).save(path, icc_profile=b"\0\0\0\x80not a real ICC profile" + b"\0" * 100)
+    return path

@@ -72,10 +72,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from spsr_lib.errors import SPSRError, Terminated, short_text
+    from spsr_lib.io.notices import once_per_run
 
     restore = _sigterm_as_exception()
     try:
-        return int(args._run(args) or 0)
+        with once_per_run(lambda text: _note(args.command, text)):  # 16-bit, alpha, colour profile: one line each
+            return int(args._run(args) or 0)
     except SPSRError as exc:
         if os.environ.get("SPSR_DEBUG"):
             raise
@@ -89,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         restore()
+
+
+def _note(command: str, text: str) -> None:
+    """One ``spsr <command>: note: ...`` line on stderr, above any progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"spsr {command}: note: {text}", file=sys.stderr)
 
 
 def _sigterm_as_exception():

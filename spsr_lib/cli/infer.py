@@ -10,7 +10,8 @@ checked before the first image).
 
 Edge cases, decided: a 1x1 image is processed (the network is fully convolutional; the result is a
 4x4 PNG); 16-bit files are read at full precision (/65535) and written as 8-bit PNG; grayscale is
-replicated to RGB; an alpha channel is dropped (with one warning); truncated, empty and non-image
+replicated to RGB; an alpha channel is dropped; these facts and an embedded colour profile (not carried
+over) are each said once per run as a `note:` line on stderr; truncated, empty and non-image
 files each get one error line.
 """
 

@@ -7,7 +7,9 @@ cv2 and divides every image by 255):
 * 16-bit images are scaled by 65535 (the official ``/255`` maps them to [0, 257]);
 * EXIF orientation is applied (a phone JPEG shows the way it was taken);
 * grayscale becomes three equal channels; an alpha channel is **dropped** (the stored colour is kept,
-  exactly as cv2's ``imread`` and therefore the official code does), with one warning per process;
+  exactly as cv2's ``imread`` and therefore the official code does); that, a 16-bit or float file (outputs are
+  8-bit), an embedded colour profile (not carried over) and float values clipped to 0..1 are each said once
+  per run (:mod:`spsr_lib.io.notices`);
 * a missing, empty (0 byte), non-image or truncated file, or one whose header declares more pixels than
   Pillow's decompression-bomb limit (about 179 Mpx), raises :class:`ImageReadError` with one line naming
   the file; so does a float image with NaN or infinite values (refused, never replaced: a NaN spreads through
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,9 +33,9 @@ import torch
 
 from spsr_lib.errors import SPSRError
 from spsr_lib.io.atomic import atomic_path
+from spsr_lib.io.notices import notice
 
 IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-_ALPHA_WARNED = False
 _EIGHT_BIT_MODES = {"1", "L", "P", "RGB", "RGBA", "LA", "PA", "La", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
 
 
@@ -47,14 +48,8 @@ def is_image_file(path: str | os.PathLike) -> bool:
 
 
 def _warn_alpha_once(path: Path) -> None:
-    global _ALPHA_WARNED
-    if not _ALPHA_WARNED:
-        _ALPHA_WARNED = True
-        warnings.warn(
-            f"{path}: has an alpha channel; it is dropped and the stored RGB kept (as the official cv2 reader "
-            "does). This warning is shown once per process.",
-            stacklevel=3,
-        )
+    notice("alpha", f"{path}: has an alpha channel; it is dropped and the stored RGB kept (as the official cv2 "
+                    "reader does)")
 
 
 def _check_file(path: Path) -> None:
@@ -170,10 +165,16 @@ def _decode(path: str | os.PathLike) -> np.ndarray:
     _check_file(path)
     img = _open_pil(path)
     orientation = _exif_orientation(img)
+    if img.info.get("icc_profile"):
+        notice("icc", f"{path}: has an embedded colour profile (ICC); its pixels are used as stored and the kit's "
+                      "outputs carry no profile, so colour-managed viewers may show them with other colours")
     if _is_high_bit_depth(path, img):
         arr = _read_high_bit_depth(path, orientation)
         if arr.dtype.kind == "f":
             _refuse_non_finite(path, arr)  # np.clip keeps NaN: one NaN pixel blacked out most of an output
+            if arr.size and (arr.min() < 0 or arr.max() > 1):
+                notice("float_range", f"{path}: float pixel values from {arr.min():.4g} to {arr.max():.4g} are "
+                                      "clipped to 0..1")
             return np.clip(arr, 0, 1).astype(np.float32)
         if arr.dtype in (np.uint8, np.uint16):
             return arr
@@ -198,9 +199,15 @@ def _decode(path: str | os.PathLike) -> np.ndarray:
     return _apply_orientation(np.ascontiguousarray(arr), orientation)
 
 
+def _bits(arr: np.ndarray) -> str:
+    return "32-bit float" if arr.dtype.kind == "f" else "16-bit"
+
+
 def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
     """uint8 HxWx3 RGB; 16-bit files are rounded to 8 bits (x / 257)."""
     arr = _decode(path)
+    if arr.dtype != np.uint8:
+        notice("to_8_bit", f"{path}: a {_bits(arr)} image, used at 8 bits here")
     if arr.dtype == np.uint16:
         return np.round(arr.astype(np.float64) / 257.0).astype(np.uint8)
     if arr.dtype.kind == "f":
@@ -211,6 +218,9 @@ def read_image_uint8(path: str | os.PathLike) -> np.ndarray:
 def read_image(path: str | os.PathLike, *, as_tensor: bool = False) -> np.ndarray | torch.Tensor:
     """float32 HxWx3 RGB in [0, 1] (8-bit / 255, 16-bit / 65535), or a 1x3xHxW tensor."""
     arr = _decode(path)
+    if arr.dtype != np.uint8:
+        notice("high_bit_depth", f"{path}: a {_bits(arr)} image, read at full precision; the kit writes 8-bit "
+                                 "images, so its outputs keep 8 bits per channel")
     if arr.dtype == np.uint16:
         out = arr.astype(np.float32) / 65535.0
     elif arr.dtype == np.uint8:

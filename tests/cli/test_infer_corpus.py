@@ -167,3 +167,25 @@ def test_no_output_overwrites_an_input_or_a_file_no_run_wrote(tmp_path, capsys, 
     res = run_spsr(capsys, "infer", src / "b.png", "-o", out, "--save-gradients", "--model", model_file)
     assert res.rc == 0, res.err_lines  # the kit's own earlier outputs are replaced
     assert tree(out) == first
+
+
+def test_precision_and_colour_facts_are_said_once_per_run(tmp_path, capsys, model_file):
+    """(issue 26) 16-bit input written as 8-bit, alpha dropped, colour profile not carried over: one stderr note each
+    per run, however many files have them (before: nothing on stdout or stderr for 16-bit)."""
+    import shutil
+
+    src = tmp_path / "in"
+    corpus.odd_mode_images(src)
+    shutil.copy(src / "sixteen.png", src / "sixteen2.png")
+    shutil.copy(src / "rgba.png", src / "rgba2.png")
+    corpus.icc_png(src / "icc1.png")
+    corpus.icc_png(src / "icc2.png", seed=1)
+    for run in ("first", "second"):  # said again in the next run: once per run, not once per process
+        res = run_spsr(capsys, "infer", src, "-o", tmp_path / "out", "--model", model_file)
+        assert res.rc == 0, res.err_lines
+        notes = [ln for ln in res.err_lines if ln.startswith("spsr infer: note: ")]
+        for fact in ("16-bit image", "alpha channel", "colour profile"):
+            assert len([ln for ln in notes if fact in ln]) == 1, (run, fact, notes)
+        assert len(notes) == 3, notes
+        assert "8-bit" in next(ln for ln in notes if "16-bit" in ln)
+        assert "carry no profile" in next(ln for ln in notes if "colour profile" in ln)

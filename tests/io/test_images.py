@@ -66,7 +66,7 @@ def test_grayscale_becomes_three_equal_channels(tmp_path, img):
 
 
 def test_alpha_is_dropped_and_warned_once(tmp_path, img, monkeypatch):
-    monkeypatch.setattr(image_io, "_ALPHA_WARNED", False)
+    monkeypatch.setattr("spsr_lib.io.notices._said", set())
     rgba = np.dstack([img, np.full(img.shape[:2], 7, np.uint8)])
     path = tmp_path / "a.png"
     Image.fromarray(rgba, "RGBA").save(path)
