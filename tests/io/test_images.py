@@ -11,7 +11,6 @@ import torch
 from PIL import Image, ImageOps
 
 from spsr_lib.errors import SPSRError
-from spsr_lib.io import images as image_io
 from spsr_lib.io.images import (
     ImageReadError,
     check_min_size,
