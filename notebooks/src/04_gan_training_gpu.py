@@ -292,6 +292,28 @@ plt.close(fig)
 # ```
 
 # %% [markdown]
+# ### The grid and the branch: the recipe of the shipped weights
+#
+# Holding colour is not enough: run longer, the same recipe drew a regular 4-px grid into fur and skin and beaded
+# thin edges (the *structural distortion* of the paper's Fig. 1), and its gradient branch stayed unused. The
+# shipped weights come from a second probe (`data/structure_probe/`, 200 steps from their stage 1, Set5): a stage 1
+# with a bicubic residual (`model.residual=bicubic`), then one lever per variant. The `phase index` column measures
+# the grid (largest over smallest high-pass energy of the 16 pixel phases; HR images ≈ 1.1, bicubic ≈ 1.9).
+# The first variants ran before the kit logged that column; their values come from `spsr evaluate` of the same
+# generators on the same images (`data/structure_probe/final_generators_set5.json`; the file's `filled` says which).
+
+# %%
+structure = read_probe(Path("../data/structure_probe/probe.json"))
+display(Markdown(probe_table(structure, steps=[200])))
+
+# %% [markdown]
+# Reading it: every lever of the discriminator (spectral norm, a pause rule, Real-ESRGAN's U-Net D) left LPIPS and
+# the grid where the base recipe put them; a higher learning rate bought LPIPS and a faster-growing grid; the
+# phase-energy term (`loss.phase_energy`, not in the paper) held the phase index at the stage-1 level at the same
+# LPIPS. `configs/structure_x4.yaml` adopts lr 2e-4 together with it, plus LDL and spectral norm, and quotes every
+# row; its 1,500-step run is the shipped demo model (`data/demo_weights/MODEL_CARD.md`).
+
+# %% [markdown]
 # ## 7. Use the result
 #
 # `models/G_latest.safetensors` is the generator (`spsr infer --model` and `load_generator` read it).
@@ -311,10 +333,10 @@ plt.close(fig)
 # - One config holds the recipe; overrides shrink it (fast mode) or adapt it (AMP, devices).
 # - `Trainer(cfg).fit()` is the loop; `resume=True` continues exactly; `metrics.jsonl` feeds the plots.
 # - Several GPUs: `torchrun --nproc_per_node N -m spsr_lib train ...`, the batch is global.
-# - A short run (minutes, not days)? Start from the stage-1 RRDBNet with `train.fusion_init=identity`, watch
-#   `colour_shift` in the validation log, and hold colour with `loss.low_frequency` and `train.ema`
-#   (`configs/demo_x4_small_budget.yaml`, section 6); `train.time_limit_s` ends a run cleanly on a wall-clock
-#   budget. The shipped demo weights are a GPU stage 2 continued on 2 CPU cores with that recipe
-#   (`scripts/train_demo_weights_small_budget.sh`).
+# - A short run (minutes, not days)? Start from a stage-1 RRDBNet with `train.fusion_init=identity`, watch
+#   `colour_shift` and `phase_index` in the validation log, hold colour with `loss.low_frequency` and `train.ema`
+#   and the grid with `loss.phase_energy` (`configs/structure_x4.yaml`, section 6); `train.time_limit_s` ends a run
+#   cleanly on a wall-clock budget. The shipped demo weights are both stages of that recipe on 2 CPU cores
+#   (`scripts/train_structure_demo.sh`).
 #
 # Next: `05_evaluation` measures a trained generator the way the paper does.

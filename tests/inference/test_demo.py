@@ -175,9 +175,13 @@ def test_demo_with_the_shipped_weights(tmp_path, capsys):
     # what the demo is for (issue 15): no colour cast, and a perceptual gain over bicubic on every photo
     # (the GPU weights shipped before 2026-12-01 had a mean shift of ~12 grey levels here)
     assert mean["SPSR"]["colour_shift"] < 3.0, mean
-    # the structure columns are there (the targets of issue 24 belong to the weights that replace these)
+    # structure (issue 24): no 4-px grid on any photo (the demo of 2026-12-01 averaged 3.07 here, bicubic ~1.9),
+    # and a gradient branch whose map is closer to M(HR) than the bicubic image's (that demo's was further)
     assert mean["bicubic"]["phase_index"] > 1.5 and mean["bicubic"]["branch_grad_l1"] is None, mean
-    assert mean["SPSR"]["phase_index"] > 1.0 and mean["SPSR"]["branch_grad_l1"] > 0, mean
+    for entry in report["images"]:
+        m = entry["metrics"]
+        assert m["SPSR"]["phase_index"] <= 1.4, (entry["name"], m["SPSR"]["phase_index"])
+        assert m["SPSR"]["branch_grad_l1"] < m["bicubic"]["gradient_l1"], (entry["name"], m)
     if report["lpips_available"]:
         for entry in report["images"]:
             m = entry["metrics"]
