@@ -46,12 +46,13 @@ class RunLogger:
         """Keep the records of steps <= ``keep_up_to`` (the resumed step); drop the rest."""
         if not self.path.exists() or keep_up_to == 0:
             return
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():  # a damaged file: skip
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if rec.get("step", 0) <= keep_up_to:
+            step = rec.get("step", 0) if isinstance(rec, dict) else None
+            if isinstance(step, (int, float)) and step <= keep_up_to:
                 self.lines.append(line)
 
     def _flush(self) -> None:

@@ -220,3 +220,15 @@ def test_a_run_never_replaces_a_file_no_run_wrote_nor_its_pretrained_input(tmp_p
     for name in ("config.yaml", "metrics.jsonl"):
         (again / name).write_bytes(saved[name])
     assert run_spsr(capsys, *tiny_args(config, again, train_images, "train.niter=2")).rc == 0
+
+
+def test_resume_over_a_damaged_metrics_file_keeps_its_good_records(tmp_path, capsys, config, train_images):
+    """(issue 26) Binary bytes and non-record JSON lines in metrics.jsonl: --resume keeps the good records (before: a
+    UnicodeDecodeError or AttributeError traceback)."""
+    run = tmp_path / "run"
+    assert run_spsr(capsys, *tiny_args(config, run, train_images)).rc == 0
+    metrics = run / "metrics.jsonl"
+    metrics.write_bytes(metrics.read_bytes() + b'\xff\xfe\x00garbage\n5\n[1, 2]\n{"step": "x"}\n')
+    res = run_spsr(capsys, *tiny_args(config, run, train_images, "train.niter=6"), "--resume")
+    assert res.rc == 0, res.err_lines
+    assert lr_log(run) == [1e-3] * 6
