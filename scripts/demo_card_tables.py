@@ -2,6 +2,7 @@
 """Merge `spsr evaluate` results files into the model card's tables: one row per (method, metric), one column per set.
 
     python scripts/demo_card_tables.py data/demo_weights/evaluation/*/results.json > /tmp/tables.md
+    python scripts/demo_card_tables.py a/results.json b/results.json --rename spsr_demo_x4_urban100=spsr_demo_x4
 
 The first file that has a method (e.g. Bicubic, the HR phase-index row) supplies its values; a set a method was not
 evaluated on reads "–". PSNR/SSIM are given for the paper's protocol (``spsr``) and the standard one.
@@ -25,13 +26,22 @@ ROWS = [("PSNR/SSIM (paper protocol)", ("psnr_spsr", "ssim_spsr"), ("{:.3f}", "{
         ("phase index", ("phase_index",), ("{:.2f}",))]
 
 
-def main(paths: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("results", nargs="+", help="results.json files of spsr evaluate")
+    ap.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                    help="report method OLD as NEW (e.g. one model evaluated in two runs under two names)")
+    args = ap.parse_args(argv)
+    rename = dict(r.split("=", 1) for r in args.rename)
+    paths = args.results
     methods: dict[str, dict[str, dict[str, float]]] = {}
     sets: list[str] = []
     for path in paths:
         data = json.loads(Path(path).read_text())
         for entry in ([data["reference"]] if data.get("reference") else []) + data["methods"]:
-            into = methods.setdefault(entry["name"], {})
+            into = methods.setdefault(rename.get(entry["name"], entry["name"]), {})
             for set_name, mean in entry["mean"].items():
                 into.setdefault(set_name, mean)
                 if set_name not in sets:
