@@ -20,7 +20,7 @@ unfinished one resumes from its last checkpoint. ``--jobs N`` trains N pairs at 
 thread each). The results file is rewritten after every pair, with ``complete: false`` until all are done.
 
     python scripts/make_ablation_results.py --fast             # seconds: what notebook 03 runs live in CI
-    python scripts/make_ablation_results.py --jobs 2           # the committed run (2 CPU cores, see README)
+    python scripts/make_ablation_results.py --jobs 2           # the committed run (2 CPU cores, see docs/TRAINING.md)
     python scripts/make_ablation_results.py --aggregate-only   # rewrite the results file from the run folders
 """
 
@@ -46,7 +46,7 @@ from spsr_lib.train.ablation import BY_NAME, VARIANTS, Backbones, Variant, gener
 
 BASE_CONFIG = REPO / "configs" / "demo_x4_small_budget.yaml"
 # the small-budget recipe's GAN-stage levers (low-frequency loss, EMA, VGG16) come from BASE_CONFIG; the pilot
-# for this experiment (README "Loss ablation") changed these on top of it
+# for this experiment (docs/TRAINING.md "The loss ablation") changed these on top of it
 RECIPE = ["train.lr_g=2e-4", "train.lr_d=2e-4", "loss.low_frequency.weight=10",
           "loss.perceptual.layers={conv2_2: 0.1, conv3_3: 1, conv4_3: 1, conv5_3: 1}"]
 PROFILES: dict[str, dict] = {

@@ -6,7 +6,7 @@ their activations and dense-block concatenations, forward and backward, two disc
 the VGG trunk, three Adam steps) and the GPU waits on Python between them: on an H200 the kernels of an eager
 bf16 + channels_last step at batch 16 take 22-27 % of its wall time, and eager bf16 is slower than fp32. A CUDA
 graph records the kernels of one iteration once; each later step is one ``replay()`` call (PyTorch docs, "CUDA
-Graphs", whole-network capture). Measured (README, Performance): bf16 + channels_last + graph 2.4-2.9x faster
+Graphs", whole-network capture). Measured (docs/PERFORMANCE.md): bf16 + channels_last + graph 2.4-2.9x faster
 than fp32 eager, and bit-identical to the eager step in strict fp32 (``benchmarks/gpu_graph_check.py``).
 
 What the graph fixes, and how this module keeps the step correct:
