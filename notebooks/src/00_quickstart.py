@@ -122,7 +122,7 @@ plots.metric_bars({k: {m: v for m, v in row.items() if m in ("PSNR (dB)", "SSIM"
                    if k != "HR"});
 
 # %%
-notes = {k: f"PSNR {v['PSNR (dB)']:.2f} dB" for k, v in table.items()}
+notes = {k: f"PSNR {v['PSNR (dB)']:.2f} dB" for k, v in table.items() if "PSNR (dB)" in v}
 crop = dict(center=(100 - top, 224 - left), size=32 if FAST else 96)  # the eyes (row 100, column 224 of astronaut)
 plots.side_by_side({"bicubic": bicubic, "SPSR": sr, "HR": hr}, zoom=1, notes=notes, **crop);
 

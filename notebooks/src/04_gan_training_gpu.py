@@ -125,7 +125,7 @@ print("training images:", train_dir.name if train_dir.name != "HR" else train_di
 #   for Python between thousands of small kernels), so bf16 pays off together with
 #   `runtime.channels_last: true` and `runtime.cuda_graphs: true`: one training step is captured as a
 #   CUDA graph and replayed (single GPU). On an H200 that step runs 2.4-2.9x faster than fp32 eager and
-#   trains bit for bit like the eager step (README, Performance). `runtime.compile: true` is the other route.
+#   trains bit for bit like the eager step (`docs/PERFORMANCE.md`). `runtime.compile: true` is the other route.
 # - Several GPUs: `torchrun --nproc_per_node 4 -m spsr_lib train configs/paper_x4.yaml ...`. Each process
 #   takes `batch_size / world_size` samples (the config's batch is the *global* batch, 30 as in the
 #   paper), gradients are averaged, and rank 0 writes logs and checkpoints. The official code ran the
