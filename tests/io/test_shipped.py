@@ -32,3 +32,16 @@ def test_a_missing_file_names_where_it_was_expected():
 def test_the_environment_variable_still_overrides(monkeypatch, tmp_path):
     monkeypatch.setenv("SPSR_DEMO_WEIGHTS", str(tmp_path / "mine.safetensors"))
     assert default_demo_weights_path() == tmp_path / "mine.safetensors"
+
+
+def test_the_model_card_names_the_sha256_of_every_shipped_weight_file():
+    import hashlib
+    import re
+
+    card = model_card_path().read_text()
+    files = sorted(model_card_path().parent.glob("*.safetensors"))
+    assert files
+    for f in files:
+        rows = [line for line in card.splitlines() if line.startswith("|") and f"`{f.name}`" in line]
+        assert rows, f"{f.name} has no row in the model card"
+        assert hashlib.sha256(f.read_bytes()).hexdigest() in re.findall(r"[0-9a-f]{64}", rows[0]), f.name
