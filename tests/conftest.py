@@ -53,6 +53,17 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture(scope="module")
+def train_images(tmp_path_factory) -> Path:
+    """Four small good PNGs: a training folder for the real-process `spsr train` tests (lock, SIGTERM, corpus)."""
+    from tests import corpus
+
+    folder = tmp_path_factory.mktemp("train")
+    for k in range(4):
+        corpus.good_png(folder / f"p{k}.png", side=40, seed=k)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     path = find_shared_data()

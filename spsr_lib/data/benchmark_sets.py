@@ -70,15 +70,14 @@ class BenchmarkSet:
 
     @property
     def label(self) -> str:
-        """The name to report: a known set that holds fewer images than its published size is a subset and says
-        which, e.g. "Urban100 (026–075)" for images img_026 .. img_075 (never "Urban100" for part of it)."""
+        """The name to report: a known set that holds fewer images than its published size, numbered files, is a
+        subset and says which, e.g. "Urban100 (026–075)" for img_026 .. img_075 (never "Urban100" for part of it).
+        Folders of unnumbered files keep their name (e.g. the loss ablation's crops of Set5 in a folder "Set5")."""
         full = FULL_SIZES.get(self.name)
         if full is None or len(self.paths) >= full or not self.paths:
             return self.name
         first, last = (re.findall(r"\d+", p.stem) for p in (self.paths[0], self.paths[-1]))
-        if first and last:
-            return f"{self.name} ({first[-1]}–{last[-1]})"
-        return f"{self.name} ({len(self.paths)} of {full})"
+        return f"{self.name} ({first[-1]}–{last[-1]})" if first and last else self.name
 
     @property
     def names(self) -> list[str]:

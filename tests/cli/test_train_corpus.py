@@ -22,14 +22,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def train_images(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("train")
-    for k in range(4):
-        corpus.good_png(folder / f"p{k}.png", side=40, seed=k)
-    return folder
-
-
 def tiny_args(config: Path, run: Path, images: Path, *extra: str) -> list[str]:
     sets = ["stage=psnr", "model.nf=4", "model.nb=1", "model.gc=4", "data.patch_size=32", "data.batch_size=2",
             f"data.train={images}", "data.val=null", "train.niter=4", "logging.log_freq=1", "logging.save_freq=2",

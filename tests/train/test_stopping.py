@@ -21,14 +21,6 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.fixture(scope="module")
-def train_images(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("train")
-    for k in range(4):
-        corpus.good_png(folder / f"p{k}.png", side=40, seed=k)
-    return folder
-
-
 def train_steps(run: Path) -> list[int]:
     path = run / "metrics.jsonl"
     if not path.exists():
