@@ -18,11 +18,17 @@ from torch import Tensor
 LUMA = (0.299, 0.587, 0.114)
 
 
-def phase_profile(img: Tensor, period: int = 4) -> Tensor:
-    """N x period x period mean high-pass energy per phase, divided by its mean (float32, differentiable)."""
+def highpass_energy(img: Tensor) -> Tensor:
+    """N x (H-2) x (W-2) ``|g - box3x3(g)|`` of the BT.601 grey ``g`` of an Nx3xHxW batch (valid part only: pixel
+    (i, j) of the result is pixel (i+1, j+1) of the image); also what ``spsr_lib.metrics.phase`` measures."""
     w = torch.tensor(LUMA, dtype=img.dtype, device=img.device).view(1, 3, 1, 1)
     g = (img * w).sum(1, keepdim=True)
-    e = (g[:, :, 1:-1, 1:-1] - F.avg_pool2d(g, 3, stride=1)).abs()[:, 0]
+    return (g[:, :, 1:-1, 1:-1] - F.avg_pool2d(g, 3, stride=1)).abs()[:, 0]
+
+
+def phase_profile(img: Tensor, period: int = 4) -> Tensor:
+    """N x period x period mean high-pass energy per phase, divided by its mean (float32, differentiable)."""
+    e = highpass_energy(img)
     # e[i, j] belongs to image pixel (i + 1, j + 1): start at period - 1 so every cell is a whole LR cell
     e = e[:, period - 1:, period - 1:]
     h, w_ = (e.shape[1] // period) * period, (e.shape[2] // period) * period

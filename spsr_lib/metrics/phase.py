@@ -23,25 +23,20 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from spsr_lib.losses_phase import highpass_energy
 from spsr_lib.metrics.color import ImageLike, MetricInputError, as_batch255, quantize
-
-LUMA = (0.299, 0.587, 0.114)
 
 
 def phase_means(img: ImageLike, period: int = 4, border: int = 8) -> torch.Tensor:
     """``(N, period, period)`` mean high-pass energy per phase (grey levels)."""
     x, _ = as_batch255(img, "image")
-    x = quantize(x).double()
-    w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    g = (x * w).sum(1, keepdim=True)
-    e = (g[:, :, 1:-1, 1:-1] - F.avg_pool2d(g, 3, stride=1)).abs()[:, 0]  # pixel (i, j) of e is (i+1, j+1) of g
+    e = highpass_energy(quantize(x).double())  # pixel (i, j) of e is (i+1, j+1) of the image
     h, w_ = e.shape[-2:]
     b = max(border - 1, 0)  # e starts one pixel in
     if h - 2 * b < period or w_ - 2 * b < period:
         need = 2 * max(border, 1) + period
-        raise MetricInputError(f"image of {g.shape[-2]}x{g.shape[-1]} px is too small for the phase index "
+        raise MetricInputError(f"image of {x.shape[-2]}x{x.shape[-1]} px is too small for the phase index "
                                f"(border {border}, period {period}); use an image of at least {need}x{need} px")
     e = e[:, b:h - b, b:w_ - b]
     r0 = (b + 1) % period  # image row of e's first row, modulo the period
