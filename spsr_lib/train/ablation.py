@@ -17,7 +17,11 @@ Each variant is a set of loss-weight overrides (everything else off) plus how it
 stage-1 network of its backbone. The GAN variants wrap networks without a gradient branch so that the stage-2
 step can train them (:class:`BranchlessRRDB`, :class:`BranchlessSRResNet`: their "branch output" is M(SR),
 weight 0), and the branch variants start with an identity fusion (:mod:`spsr_lib.train.warm_start`), so all
-variants of one backbone start from exactly the same image. The experiment itself (seeds, budget, evaluation,
+variants of one backbone start from exactly the same image. ``Backbones.residual`` ("bicubic": the structure
+lineage's stage 1, ``configs/structure_x4_psnr.yaml``) builds every RRDBNet-family generator with the same global
+residual as its stage 1; ``Backbones.fusion_init`` "identity_branch" (the recipe of ``configs/structure_x4.yaml``)
+gives (d)'s fusion the official random weights on the branch half, so (d) starts *near* (c) instead of exactly on
+it (:func:`same_start` measures how near). The experiment itself (seeds, budget, evaluation,
 results file) is ``scripts/make_ablation_results.py``.
 """
 
@@ -99,12 +103,14 @@ class Backbones:
     rrdb: tuple[int, int, int] = (24, 6, 12)
     srresnet: tuple[int, int] = (32, 8)
     scale: int = 4
+    residual: str = "none"  # RRDBNet / SPSRNet global residual; must match the stage-1 file's
+    fusion_init: str = "identity"  # (d)'s fusion: "identity" (exact start) or "identity_branch" (the recipe's)
 
     def stage1(self, backbone: str) -> nn.Module:
         """A fresh stage-1 network (what the L1 pre-train trains)."""
         if backbone == "rrdb":
             nf, nb, gc = self.rrdb
-            return RRDBNet(3, 3, nf, nb, gc, self.scale)
+            return RRDBNet(3, 3, nf, nb, gc, self.scale, residual=self.residual)
         nf, nb = self.srresnet
         return SRResNet(3, 3, nf, nb, self.scale)
 
@@ -120,14 +126,17 @@ def build_generator(variant: Variant, stage1: nn.Module, arch: Backbones) -> nn.
     state = stage1.state_dict()
     if variant.backbone == "rrdb":
         nf, nb, gc = arch.rrdb
+        res = getattr(stage1, "residual", "none")
+        if res != arch.residual:  # the same weights give another image under another global residual
+            raise ValueError(f"stage-1 RRDBNet has residual={res}, the ablation's Backbones.residual={arch.residual}")
         if variant.stage == "psnr":
-            model: nn.Module = RRDBNet(3, 3, nf, nb, gc, arch.scale)
+            model: nn.Module = RRDBNet(3, 3, nf, nb, gc, arch.scale, residual=res)
         elif not variant.branch:
-            model = BranchlessRRDB(3, 3, nf, nb, gc, arch.scale)
+            model = BranchlessRRDB(3, 3, nf, nb, gc, arch.scale, residual=res)
         else:
-            spsr = SPSRNet(3, 3, nf, nb, gc, arch.scale)
+            spsr = SPSRNet(3, 3, nf, nb, gc, arch.scale, residual=res)
             load_sr_branch_from_rrdb(spsr, stage1)
-            return init_fusion_as_identity(spsr, stage1)
+            return init_fusion_as_identity(spsr, stage1, random_branch=arch.fusion_init == "identity_branch")
         model.load_state_dict(state)
         return model
     nf, nb = arch.srresnet
