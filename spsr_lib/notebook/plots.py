@@ -32,6 +32,7 @@ __all__ = [
     "ema",
     "loss_curves",
     "metric_bars",
+    "METRIC_LABELS",
     "probe_curves",
 ]
 
@@ -256,6 +257,16 @@ def loss_curves(log: Any, keys: Sequence[str] | None = None, x_key: str = "step"
     return fig
 
 
+# readable titles for the evaluation's internal metric keys (a chart never shows `psnr_standard`)
+METRIC_LABELS = {
+    "psnr_standard": "PSNR (dB, Y; standard)", "ssim_standard": "SSIM (Y; standard)",
+    "psnr_spsr": "PSNR (dB, Y; paper's toolbox)", "ssim_spsr": "SSIM (Y; paper's toolbox)",
+    "psnr": "PSNR (dB)", "ssim": "SSIM", "lpips": "LPIPS", "dists": "DISTS", "niqe": "NIQE", "ma": "Ma score",
+    "pi": "PI (perceptual index)", "grad_l1": "gradient-map L1", "grad_psnr": "gradient-map PSNR (dB)",
+    "colour_shift": "colour shift (grey levels)", "phase_index": "phase index",
+}
+
+
 def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str] | None = None,
                 panel: float = 3.0, decimals: int | Mapping[str, int] = 3,
                 errors: Mapping[str, Mapping[str, float]] | None = None, title: str | None = None):
@@ -263,10 +274,12 @@ def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
 
     Each panel says whether higher or lower is better (PSNR/SSIM up, LPIPS/NIQE/PI/gradient error
     down) and labels the bars with their values; missing values (e.g. LPIPS without weights) are
-    left out of their panel.  ``decimals`` is one number or ``{metric: decimals}`` (others: 3).
-    ``errors`` (same shape as ``table``, e.g. the seed standard deviations) draws error bars and
-    labels the bars ``value`` over ``± error``; a missing error draws none.  ``title`` goes above
-    the panels.
+    left out of their panel.  Bars start at zero (a truncated axis would draw a 0.4 dB gain three
+    times taller than it is); the differences are written out instead: every bar after the first
+    is labelled with its difference from the first method's (``Δ +0.36``).  Internal keys such as
+    ``psnr_standard`` are titled by :data:`METRIC_LABELS`.  ``decimals`` is one number or
+    ``{metric: decimals}`` (others: 3).  ``errors`` (same shape as ``table``, e.g. the seed standard
+    deviations) draws error bars and adds ``± error`` to the labels.  ``title`` goes above the panels.
     """
     if not table:
         raise SPSRError("metric_bars: empty table; pass {method: {metric: value}}")
@@ -284,16 +297,15 @@ def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
             dec = decimals.get(metric, 3) if isinstance(decimals, Mapping) else decimals
             bars = ax.bar(list(idx), list(vals), color=[colors[i] for i in idx],
                           yerr=errs if any(errs) else None, capsize=3 if any(errs) else 0)
-            ax.bar_label(bars, labels=[f"{v:.{dec}f}" + (f"\n± {e:.{dec}f}" if e else "")
-                                       for v, e in zip(vals, errs)], fontsize=7, padding=2)
-            lo, hi = min(v - e for v, e in zip(vals, errs)), max(v + e for v, e in zip(vals, errs))
-            pad = (hi - lo) * 0.5 or abs(hi) * 0.05 or 1.0
-            # PSNR-like values differ in the decimals: zoom the axis onto them
-            ax.set_ylim(max(0.0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
+            labels = [f"{v:.{dec}f}" + (f" ± {e:.{dec}f}" if e else "")
+                      + (f"\nΔ {v - vals[0]:+.{dec}f}" if k else "") for k, (v, e) in enumerate(zip(vals, errs))]
+            ax.bar_label(bars, labels=labels, fontsize=7, padding=2)
+            lo, hi = min(min(v - e for v, e in zip(vals, errs)), 0.0), max(max(v + e for v, e in zip(vals, errs)), 0.0)
+            ax.set_ylim(lo * 1.25, hi * 1.3 or 1.0)  # from zero, with room for the labels
         ax.set_xticks(range(len(methods)))
         ax.set_xticklabels(methods, rotation=30, ha="right", fontsize=8)
         arrow = "lower is better" if metric.lower().replace(" ", "_") in LOWER_IS_BETTER else "higher is better"
-        ax.set_title(f"{metric}\n({arrow})", fontsize=9)
+        ax.set_title(f"{METRIC_LABELS.get(metric, metric)}\n({arrow})", fontsize=9)
         ax.tick_params(axis="y", labelsize=8)
     if title:
         fig.suptitle(title, fontsize=10)

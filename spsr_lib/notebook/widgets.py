@@ -21,6 +21,7 @@ import numpy as np
 from spsr_lib.errors import SPSRError
 
 __all__ = [
+    "STORED_NOTE",
     "as_image",
     "to_float",
     "to_uint8",
@@ -33,6 +34,11 @@ __all__ = [
     "CompareSlider",
     "compare_slider",
 ]
+
+# the line every slider of the course shows above itself (notebook readers open the file without a kernel)
+STORED_NOTE = ("*The slider below shows a stored picture; it moves, and the pickers change the image, once this "
+               "cell has run in a live kernel (Run ▸ Run All Cells). The static figure under it is the same "
+               "comparison for readers without a kernel.*")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,6 +292,13 @@ class CompareSlider:
         if self._busy:
             return
         self.view.value = encode_png(self.composite())
+
+    def show(self) -> None:
+        """Display the widget under the line that says what a reader without a kernel sees."""
+        from IPython.display import Markdown, display
+
+        display(Markdown(STORED_NOTE))
+        display(self.widget)
 
     def _ipython_display_(self) -> None:  # lets a bare `slider` at the end of a cell show the widget
         from IPython.display import display

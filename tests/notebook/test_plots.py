@@ -134,6 +134,15 @@ def test_metric_bars_heights_and_direction():
     assert [p.get_height() for p in ssim.patches] == [0.7]  # L1 has no SSIM: no bar
     assert "higher is better" in psnr.get_title() and "lower is better" in lpips.get_title()
     assert [t.get_text() for t in psnr.get_xticklabels()] == ["L1", "SPSR"]
+    assert psnr.get_ylim()[0] == 0 and lpips.get_ylim()[0] == 0  # no truncated axis
+    assert [t.get_text() for t in psnr.texts] == ["25.000", "24.000\nΔ -1.000"]  # the difference, written out
+
+
+def test_metric_bars_titles_are_readable():
+    fig = plots.metric_bars({"bicubic": {"psnr_standard": 28.4, "grad_l1": 0.05}})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("PSNR (dB, Y; standard)") and titles[1].startswith("gradient-map L1")
+    assert "lower is better" in titles[1]
 
 
 def test_probe_curves_plot_each_variant_per_metric():
