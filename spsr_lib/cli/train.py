@@ -3,7 +3,7 @@
 Stage 1 (``stage: psnr``, e.g. ``configs/psnr_x4.yaml``) pre-trains RRDBNet with L1; stage 2
 (``stage: spsr``, e.g. ``configs/paper_x4.yaml``) trains SPSR with G, D and D_grad starting from
 ``train.pretrained``. Several processes: ``torchrun --nproc_per_node N -m spsr_lib train CONFIG``.
-Ctrl-C or SIGTERM (one process) ends the current step, saves a checkpoint and exits with status 130 (Ctrl-C) or
+Ctrl-C or SIGTERM (also under torchrun: every rank stops after the same step, rank 0 saves) ends the current step, saves a checkpoint and exits with status 130 (Ctrl-C) or
 143 (SIGTERM); ``--resume`` goes on. A bad training image met mid-run saves the last finished step, then exits 2.
 A second run on a live run's ``output_dir`` (also ``--resume``) is refused (exit 2): the folder is locked.
 """
@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if trainer.interrupted:  # Ctrl-C / SIGTERM: the step ended and a checkpoint was saved
         from spsr_lib.train.stopping import SIGNAL_NAMES
 
-        print(f"spsr train: interrupted at step {trainer.step} by {SIGNAL_NAMES[trainer.stop_signal]}: checkpoint "
-              f"saved in {trainer.run_dir}; --resume continues", file=sys.stderr)
+        if trainer.dist.is_main:  # under torchrun: one line, not one per rank
+            print(f"spsr train: interrupted at step {trainer.step} by {SIGNAL_NAMES[trainer.stop_signal]}: "
+                  f"checkpoint saved in {trainer.run_dir}; --resume continues", file=sys.stderr)
         return 128 + int(trainer.stop_signal)
     return 0

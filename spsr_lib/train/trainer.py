@@ -44,7 +44,7 @@ from spsr_lib.train.log import RunLogger
 from spsr_lib.train.resume import check_savable, resume_trainer
 from spsr_lib.train.run_dir import claim_run_dir, relock
 from spsr_lib.train.step import psnr_step, spsr_step
-from spsr_lib.train.stopping import SIGNAL_NAMES, checkpointed_batches, defer_stop_signals
+from spsr_lib.train.stopping import SIGNAL_NAMES, agree_to_stop, checkpointed_batches, defer_stop_signals
 from spsr_lib.train.warm_start import load_pretrained
 
 
@@ -269,6 +269,7 @@ class Trainer:
                         self.validate()
                     out_of_time = self._out_of_time(t_start)
                     if self.step % cfg.logging.save_freq == 0 or self.step == cfg.train.niter or out_of_time \
+                    agree_to_stop(self)  # torchrun: a signal any rank got stops every rank after this step
                             or self.interrupted:
                         self.save()
                     if self.interrupted:
