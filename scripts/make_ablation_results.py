@@ -5,22 +5,27 @@ Paper: Ma et al., CVPR 2020, Sec. 3.3 (Eq. 9) and Sec. 4.4. The variants are :da
 VARIANTS`: (a) L1, (b) ESRGAN losses, (c) (b) + gradient losses, (d) full SPSR on RRDBNet; (e) SRResNet with
 ESRGAN losses, (f) SRResNet + the kit's gradient guidance with SPSR's losses.
 
-Protocol. Every variant of a backbone starts from the same stage-1 (L1) network: for RRDBNet the kit's shipped
-the demo stage 1 of 2026-11-26 (``git show f5d4953:data/demo_weights/rrdb_psnr_demo_x4.safetensors >
-runs/rrdb_psnr_demo_x4_2026-11-26.safetensors``; the shipped stage 1 has changed since), for SRResNet an L1 pre-train this script runs once (seed 0).
-Each (variant, seed) pair then trains ``--steps`` iterations with the small-budget recipe
-(``configs/demo_x4_small_budget.yaml`` plus :data:`RECIPE`); within a seed all variants see the same batches in
-the same order, and across seeds only the data order and the random initialisations (D, D_grad, gradient
-branch) change. Evaluation: PSNR/SSIM in both protocols, LPIPS-alex, colour shift, gradient-map PSNR and L1 on
-Set5, Set14 and a fixed subset of BSD100 (its first ``--bsd100`` images in file order), by
-``spsr_lib.inference.evaluate``. Crops come from the median seed (by mean LPIPS over the sets).
+Protocol. Every variant of a backbone starts from the same stage-1 (L1) network, and its first output is that
+network's image (tests/train/test_ablation.py). The profile (``scripts/ablation_profiles.py``) says which:
+``structure`` (the default, the second edition): the structure lineage's stage 1
+``data/demo_weights/rrdb_psnr_demo_x4.safetensors`` (RRDBNet, ``residual: bicubic``) and the recipe
+``configs/structure_x4.yaml``, evaluated on Set5, Set14, BSD100 and Urban100 (026–075) with LPIPS, DISTS,
+PSNR/SSIM, gradient-map PSNR/L1, phase index, colour shift and, for (d) and (f), the branch diagnostics; results in
+``data/ablation_results_v2``. ``cpu``: the first edition (``data/ablation_results``; its stage 1 is
+``git show f5d4953:data/demo_weights/rrdb_psnr_demo_x4.safetensors > runs/rrdb_psnr_demo_x4_2026-11-26.safetensors``).
+SRResNet: an L1 pre-train this script runs once (seed 0). Each (variant, seed) pair trains ``--steps`` iterations;
+within a seed all variants see the same batches in the same order, and across seeds only the data order and the
+random initialisations (D, D_grad, gradient branch) change. Evaluation: ``scripts/ablation_eval.py``; crops of
+the showcase images come from the median seed (by mean LPIPS over the sets).
 
 Resumable: every pair is a run folder under ``--work``; a finished pair (``result.json``) is skipped, an
 unfinished one resumes from its last checkpoint. ``--jobs N`` trains N pairs at once (subprocesses, one torch
 thread each). The results file is rewritten after every pair, with ``complete: false`` until all are done.
 
     python scripts/make_ablation_results.py --fast             # seconds: what notebook 03 runs live in CI
-    python scripts/make_ablation_results.py --jobs 2           # the committed run (2 CPU cores, see docs/TRAINING.md)
+    python scripts/make_ablation_results.py --pilot            # (b)/(c)/(d), one seed: sizes the budget
+    python scripts/make_ablation_results.py --jobs 2           # the second edition (docs/ABLATION.md)
+    python scripts/make_ablation_results.py --profile cpu --jobs 2   # the first edition, as committed
     python scripts/make_ablation_results.py --aggregate-only   # rewrite the results file from the run folders
 """
 
@@ -40,60 +45,65 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 from ablation_document import build_document, crop_of, showcase  # noqa: E402  (beside this file)
+from ablation_eval import evaluate_model  # noqa: E402
+from ablation_profiles import CPU_RECIPE, PROFILES, with_eval_options  # noqa: E402
 
 from spsr_lib.io.atomic import atomic_write_text  # noqa: E402
 from spsr_lib.train.ablation import BY_NAME, VARIANTS, Backbones, Variant, generator_factory  # noqa: E402
 
-BASE_CONFIG = REPO / "configs" / "demo_x4_small_budget.yaml"
-# the small-budget recipe's GAN-stage levers (low-frequency loss, EMA, VGG16) come from BASE_CONFIG; the pilot
-# for this experiment (docs/TRAINING.md "The loss ablation") changed these on top of it
-RECIPE = ["train.lr_g=2e-4", "train.lr_d=2e-4", "loss.low_frequency.weight=10",
-          "loss.perceptual.layers={conv2_2: 0.1, conv3_3: 1, conv4_3: 1, conv5_3: 1}"]
-PROFILES: dict[str, dict] = {
-    "fast": dict(rrdb=(8, 2, 4), srresnet=(8, 2), d_nf=8, patch=32, batch=2, steps=3, seeds=[1],
-                 rrdb_stage1=None, pretrain_steps=40, pretrain_batch=4, pretrain_lr=2e-3, bsd100=0, eval_crop=64, log_every=1),
-    "cpu": dict(rrdb=(24, 6, 12), srresnet=(32, 8), d_nf=32, patch=64, batch=4, steps=800, seeds=[1, 2, 3],
-                rrdb_stage1="runs/rrdb_psnr_demo_x4_2026-11-26.safetensors", pretrain_steps=2000,
-                pretrain_batch=16, pretrain_lr=5e-4, bsd100=20, eval_crop=None, log_every=10,
-                # bf16 autocast + channels_last: 1.9x faster training steps on this AMX CPU (evaluation is fp32)
-                runtime=["runtime.amp=bf16", "runtime.channels_last=true"]),
-}
-METRICS = ("lpips", "colour_shift", "grad_psnr", "grad_l1")
-CROPS = {"butterfly": "Set5", "zebra": "Set14"}  # structure showcases: wing veins, stripes
+RECIPE = CPU_RECIPE  # the first edition's (and the fast profile's) overrides on top of their base config
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--fast", action="store_true", help="tiny networks, a few steps, one seed: the mechanics only")
-    ap.add_argument("--steps", type=int, help="GAN-stage iterations per pair (default: the profile's)")
+    ap.add_argument("--profile", choices=("structure", "cpu", "fast"), default="structure",
+                    help="structure: the second edition (default); cpu: the first edition; fast: mechanics only")
+    ap.add_argument("--fast", action="store_true", help="= --profile fast: tiny networks, a few steps, one seed")
+    ap.add_argument("--pilot", action="store_true", help="(b)/(c)/(d) of the structure recipe, one seed, "
+                    "evaluated every --every steps: sizes the budget (scripts/ablation_pilot.py)")
+    ap.add_argument("--every", type=int, help="pilot: evaluate every this many steps (default 50)")
+    ap.add_argument("--steps", type=int, help="GAN-stage iterations per pair (default: the pilot's suggestion "
+                    "when it exists (structure profile), else the profile's)")
     ap.add_argument("--seeds", type=int, nargs="+", help="seeds (default: the profile's)")
     ap.add_argument("--variants", nargs="+", choices=[v.name for v in VARIANTS], help="only these variants")
+    ap.add_argument("--bsd100", type=int, help="evaluate on the first N BSD100 images only (stated in the results)")
+    ap.add_argument("--urban100-first", type=int, help="evaluate on the first N images of Urban100 (026–075) only")
+    ap.add_argument("--urban100-crop", type=int, help="evaluate Urban100 (026–075) on centred HR crops of N px")
     ap.add_argument("--jobs", type=int, default=1, help="pairs trained at once (subprocesses)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process (shared 2-core CPU: 1)")
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="extra",
+                    help="one more config override for every run (the GPU script's batch, patch, workers)")
     ap.add_argument("--work", type=Path, default=Path.home() / "spsr-runs" / "ablation", help="run folders")
-    ap.add_argument("--out", type=Path, default=REPO / "data" / "ablation_results")
+    ap.add_argument("--out", type=Path, help="results folder (default: the profile's)")
     ap.add_argument("--aggregate-only", action="store_true", help="only rewrite the results file")
     ap.add_argument("--only", help=argparse.SUPPRESS)  # a worker: "stage1:srresnet" or "VARIANT:SEED"
     args = ap.parse_args(argv)
-    args.profile = "fast" if args.fast else "cpu"
-    p = dict(PROFILES[args.profile])
-    p["steps"] = args.steps or p["steps"]
+    args.profile = "fast" if args.fast else "pilot" if args.pilot else args.profile
+    p = with_eval_options(dict(PROFILES[args.profile]), args.bsd100, args.urban100_first, args.urban100_crop)
+    args.out = args.out or REPO / p["out"]
+    if args.pilot:
+        args.out = args.out / "pilot"
+        p["every"] = args.every or p["every"]
+        args.variants = args.variants or p["variants"]
+    suggestion = args.out / "pilot" / "pilot.json"
+    p["steps_from"] = "--steps" if args.steps else "the profile"
+    if args.steps:
+        p["steps"] = args.steps
+    elif args.profile == "structure" and suggestion.is_file():  # the budget the pilot sized (docs/ABLATION.md)
+        p["steps"] = int(json.loads(suggestion.read_text())["budget"]["steps"])
+        p["steps_from"] = f"the pilot's suggestion ({suggestion.name} in the results folder)"
     p["seeds"] = args.seeds or p["seeds"]
+    p["runtime"] = [*p.get("runtime", []), *args.extra]
     args.p = p
     args.work = args.work / args.profile
-    args.recipe, args.base_config = RECIPE, BASE_CONFIG
-    args.sets = eval_sets_names(p)
+    args.recipe, args.base_config = p["recipe"], REPO / p["base_config"]
     return args
 
 
-def eval_sets_names(p: dict) -> list[str]:
-    """The evaluation sets' names; the BSD100 subset is also the name of its folder of links."""
-    return ["Set5", "Set14"] + ([f"BSD100-first{p['bsd100']}"] if p["bsd100"] else [])
-
-
 def arch_of(p: dict) -> Backbones:
-    return Backbones(rrdb=tuple(p["rrdb"]), srresnet=tuple(p["srresnet"]))
+    return Backbones(rrdb=tuple(p["rrdb"]), srresnet=tuple(p["srresnet"]), residual=p.get("residual", "none"),
+                     fusion_init=p.get("fusion_init", "identity"))
 
 
 def training_data() -> list[str]:
@@ -108,7 +118,7 @@ def common_overrides(args, name: str, run: Path, seed: int) -> list[str]:
     p = args.p
     nf, nb, gc = p["rrdb"]
     return [f"name={name}", f"output_dir={run}", f"seed={seed}", f"model.nf={nf}", f"model.nb={nb}",
-            f"model.gc={gc}", f"discriminator.nf={p['d_nf']}", f"data.train={json.dumps(training_data())}",
+            f"model.gc={gc}", f"model.residual={p.get('residual', 'none')}", f"discriminator.nf={p['d_nf']}", f"data.train={json.dumps(training_data())}",
             "data.val=null", f"data.patch_size={p['patch']}", f"data.batch_size={p['batch']}",
             "data.num_workers=0", "train.pretrained=null", "train.fusion_init=official",
             "train.milestones=[1000000000]",
@@ -162,7 +172,7 @@ def pretrain(args, backbone: str) -> None:
         return
     p = args.p
     steps = p["pretrain_steps"]
-    cfg = load_config(str(BASE_CONFIG), [*common_overrides(args, f"stage1_{backbone}", run, 0), "stage=psnr",
+    cfg = load_config(str(args.base_config), [*common_overrides(args, f"stage1_{backbone}", run, 0), "stage=psnr",
                                         "loss.pixel.weight=1.0", f"data.batch_size={p['pretrain_batch']}",
                                         f"train.niter={steps}", f"train.lr_g={p['pretrain_lr']}", "train.ema.enabled=false",
                                         f"train.milestones=[{int(steps * 0.6)}, {int(steps * 0.85)}]"])
@@ -172,74 +182,53 @@ def pretrain(args, backbone: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------- one pair
-def eval_sets(args) -> list[str]:
-    """Set5, Set14 and the fixed BSD100 subset (a folder of links under --work), or small crops (fast)."""
-    from spsr_lib.data.benchmark_sets import load_benchmark_set
-    from spsr_lib.io.images import read_image, write_image
+def pair_config(args, variant: Variant, seed: int, run: Path, steps: int):
+    """The config of one (variant, seed) pair: the profile's base config, recipe, the variant's losses, ``steps``."""
+    from spsr_lib.train.config import load_config
 
-    # only file paths are listed here: iterating a set would read and downscale every image of it
-    p, sets = args.p, []
-    for name in ("Set5", "Set14"):
-        if p["eval_crop"]:  # fast: two centred crops per set keep CI fast
-            folder = args.work / "eval" / name
-            for path in load_benchmark_set(name).paths[:2]:
-                if not (folder / f"{path.stem}.png").exists():
-                    c, img = p["eval_crop"], read_image(path)
-                    top, left = (img.shape[0] - c) // 2, (img.shape[1] - c) // 2
-                    write_image(folder / f"{path.stem}.png", img[top:top + c, left:left + c])
-            sets.append(str(folder))
-        else:
-            sets.append(name)
-    if p["bsd100"]:
-        folder = args.work / "eval" / args.sets[-1]  # BSD100-first<n>
-        folder.mkdir(parents=True, exist_ok=True)
-        for path in load_benchmark_set("BSD100").paths[: p["bsd100"]]:
-            link = folder / path.name
-            if not link.exists():
-                link.symlink_to(path.resolve())
-        sets.append(str(folder))
-    return sets
-
-
-def evaluate_model(args, model, name: str | None) -> dict:
-    """``spsr evaluate``'s JSON (per-image values and their means) of ``model``, or of bicubic when None."""
-    from spsr_lib.inference.evaluate import evaluate
-
-    return evaluate(eval_sets(args), 4, "both", model=model, name=name, metrics=METRICS, device=args.device,
-                    progress=False, bicubic=model is None).to_json()
+    return load_config(str(args.base_config), [*common_overrides(args, f"{variant.name}_s{seed}", run, seed),
+                                               *cfg_overrides(args, variant), f"train.niter={steps}"])
 
 
 def run_pair(args, variant: Variant, seed: int) -> None:
     from spsr_lib.inference.infer import upscale
     from spsr_lib.io.images import write_image
-    from spsr_lib.train.config import load_config
+    from spsr_lib.train.ablation import same_start
     from spsr_lib.train.log import read_metrics
 
     run = args.work / variant.name / f"seed{seed}"
-    if (run / "result.json").is_file():
-        return
     arch, p = arch_of(args.p), args.p
+    if (run / "result.json").is_file():
+        done = json.loads((run / "result.json").read_text())["steps"]
+        if done != p["steps"]:  # never mix budgets in one results file
+            raise SystemExit(f"{run}: finished with {done} steps, this run asks for {p['steps']}; pass --steps "
+                             f"{done} or another --work")
+        return
     base = stage1(args, variant.backbone)
-    cfg = load_config(str(BASE_CONFIG), [*common_overrides(args, f"{variant.name}_s{seed}", run, seed),
-                                         *cfg_overrides(variant), f"train.niter={p['steps']}"])
-    seconds, model = fit(cfg, generator_factory(variant, base, arch))
-    ev = evaluate_model(args, model, variant.name)
+    seconds, model = fit(pair_config(args, variant, seed, run, p["steps"]), generator_factory(variant, base, arch))
+    ev = evaluate_model(args, model, variant.name, run)
     crops = []  # written to run/crops/<image>.png
-    for image, set_name in CROPS.items():
+    for image, set_name in p["showcase"].items():
         item = showcase(set_name, image)
         if item is not None:
             write_image(run / "crops" / f"{image}.png", crop_of(upscale(item.lr, model, device=args.device)))
             crops.append(image)
+    probe = showcase("Set5", "baby")  # how close the freshly built generator starts to stage 1 (0: the same image)
+    gap = None if probe is None else same_start(variant, base, arch, _tensor(probe.lr)) * 255
     train = read_metrics(run / "metrics.jsonl")
     curves = {k: [r.get(k) for r in train] for k in train[0] if k == "step" or k.startswith("l_")} if train else {}
     result = {"variant": variant.name, "seed": seed, "steps": p["steps"], "train_seconds": round(seconds, 1),
-              "params": sum(q.numel() for q in model.parameters()), "overrides": cfg_overrides(variant),
-              "evaluation": ev, "curves": curves, "crops": crops}
+              "params": sum(q.numel() for q in model.parameters()), "overrides": cfg_overrides(args, variant),
+              "start_gap_grey_levels": gap, "evaluation": ev, "curves": curves, "crops": crops}
     atomic_write_text(run / "result.json", json.dumps(result) + "\n")
 
 
-def cfg_overrides(variant: Variant) -> list[str]:
-    return [*RECIPE, *variant.overrides()]
+def _tensor(img) -> torch.Tensor:
+    return torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255.0
+
+
+def cfg_overrides(args, variant: Variant) -> list[str]:
+    return [*args.p["recipe"], *variant.overrides()]
 
 
 # ----------------------------------------------------------------------------------------- scheduler
@@ -264,6 +253,11 @@ def run_task(args, task: str) -> None:
     torch.set_num_threads(args.threads)
     if kind == "stage1":
         pretrain(args, value)
+    elif args.profile == "pilot":
+        import ablation_pilot
+
+        ablation_pilot.run_pair(args, BY_NAME[kind], int(value), fit=fit, stage1=stage1, config=pair_config,
+                                arch=arch_of(args.p), evaluate_model=evaluate_model)
     else:
         run_pair(args, BY_NAME[kind], int(value))
 
@@ -303,8 +297,12 @@ def run_all(args, argv: list[str]) -> None:
 
 
 def aggregate(args, argv: list[str]) -> Path:
-    doc = build_document(args, argv, REPO, evaluate_model, VARIANTS, CROPS)
-    out = args.out / ("ablation_results.json" if args.profile == "cpu" else "ablation_results_fast.json")
+    if args.profile == "pilot":
+        import ablation_pilot
+
+        return ablation_pilot.aggregate(args, argv)
+    doc = build_document(args, argv, REPO, evaluate_model, VARIANTS)
+    out = args.out / ("ablation_results_fast.json" if args.profile == "fast" else "ablation_results.json")
     atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
     from spsr_lib.notebook.ablation_report import markdown
 
