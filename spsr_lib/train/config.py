@@ -200,6 +200,12 @@ class RuntimeConfig:
     # capture the whole training step as one CUDA graph and replay it (single GPU; see spsr_lib.train.graph_step)
     cuda_graphs: bool = False
     cudnn_benchmark: bool = True
+    # one D(real) + one D(fake) forward per discriminator serve G's and D's loss (not with spectral norm or
+    # cuda_graphs: spsr_lib.train.step.shares_d_forward); false = four forwards per D, as the official step
+    share_d_forward: bool = True
+    # CPU Adam: "foreach" (same arithmetic as "loop", torch's CPU default), "fused" (one pass per tensor; rounding
+    # differs, docs/PERFORMANCE.md); CUDA keeps torch's own choice whatever this says
+    adam: Literal["loop", "foreach", "fused"] = "foreach"
     num_threads: Optional[int] = None  # torch.set_num_threads on CPU
 
 

@@ -22,12 +22,24 @@ steps follow: the numbers are those of the official sequence, and the NaN/Inf ch
 skipped, and their networks (perceptual VGG, D, D_grad) are never built. Each stage is ``*_backward`` (no
 host sync) + the finite check + ``*_update``, so :mod:`spsr_lib.train.graph_step` can record both halves in one
 CUDA graph and check the values after the replay.
+Shared discriminator forwards (``runtime.share_d_forward``, on by default; issue 29). D is not updated between
+G's term and its own loss, so the official four forwards per discriminator (G step: D(SR), D(HR); D step:
+D(HR), D(SR.detach())) compute two pairs of identical logits. When G updates, D's weights require grad during
+G's forwards, D's loss is taken from those logits and backpropagated with ``inputs=`` D's weights only
+(``retain_graph``), then G's total with ``inputs=`` G's trainable weights only: every gradient is the one of
+the official sequence (bit-identical on CPU, ``tests/train/test_train_step_fast.py``). Differences: train-mode
+BatchNorm updates its running statistics twice per iteration instead of four times (D and D_grad never run in
+eval mode, so no output changes; ``num_batches_tracked`` counts 2 per step), and G's graph lives until the last
+backward. Not shared (the four forwards stay): spectral norm (one power iteration per forward, so sharing would
+change the weights D sees), ``runtime.cuda_graphs`` (the four-forward step is the one checked under capture)
+and iterations without a G update.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.nn.utils import parametrize
 
 from spsr_lib.errors import SPSRError
 from spsr_lib.losses import (
@@ -130,18 +142,37 @@ def _artifact_term(tr: TrainerView, lr: Tensor, sr: Tensor, hr: Tensor) -> Tenso
     return artifact_map_loss(sr, hr, sr_ema, tr.cfg.loss.artifact_map.window)
 
 
+def shares_d_forward(tr: TrainerView, net: torch.nn.Module | None, update_g: bool) -> bool:
+    """Whether ``net``'s two forwards of this iteration serve both G's and its own loss (``runtime.share_d_forward``).
+
+    Not with spectral norm (each train-mode forward runs one power iteration: sharing would halve them and
+    change the weights D sees), not under ``runtime.cuda_graphs`` (the four-forward step is the one verified
+    under capture), and only when G updates (otherwise D's two forwards are all there is).
+    """
+    rt = tr.cfg.runtime
+    return (net is not None and update_g and rt.share_d_forward and not rt.cuda_graphs
+            and not any(parametrize.is_parametrized(m) for m in net.modules()))
+
+
+def _backward_into(tr: TrainerView, loss: Tensor, params: list[Tensor], retain: bool) -> None:
+    """Backward of ``loss`` that accumulates into ``params`` only (the rest of the graph gets no ``.grad``)."""
+    tr.scaler.scale(loss).backward(inputs=params, retain_graph=retain)
+
+
 def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
     """Steps 1-5 up to the three backwards; the terms stay on the device (no sync)."""
     w = tr.cfg.loss
-    set_requires_grad(tr.D, False)
-    set_requires_grad(tr.D_grad, False)
     apply_branch_pretrain(tr, tr.step)
     update_g = step_plan(tr, tr.step)[1]
+    shared = {tag for tag, net in (("d", tr.D), ("d_grad", tr.D_grad)) if shares_d_forward(tr, net, update_g)}
+    logits: dict[str, tuple[Tensor, Tensor]] = {}  # tag -> (real, fake) of the G step, kept for D's loss
+    set_requires_grad(tr.D, "d" in shared and not tr.d_pause.paused("d"))
+    set_requires_grad(tr.D_grad, "d_grad" in shared and not tr.d_pause.paused("d_grad"))
 
     terms: dict[str, Tensor] = {}
     with tr.autocast(), torch.set_grad_enabled(update_g):
         out = tr.G_forward(lr)
-        sr, grad_sr = out.sr.float(), out.grad_sr.float()
+        sr = out.sr.float()
         need_m2 = w.gradient_pixel.weight > 0 or tr.D_grad is not None
         sr_m2 = gradient_map(sr, padding=2) if need_m2 else None
         with torch.no_grad():
@@ -163,17 +194,21 @@ def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
                 fake = tr.D(tr.to_model_layout(sr)).float()
                 real = tr.D(tr.to_model_layout(hr)).float()
                 terms["l_gan"] = w.gan.weight * gan_generator_loss(fake, real, w.gan.kind)
+                logits["d"] = (real, fake)
             if w.gradient_pixel.weight > 0:
                 terms["l_gradient_pixel"] = w.gradient_pixel.weight * torch.nn.functional.mse_loss(sr_m2, hr_m2)
             if tr.D_grad is not None:
                 fake = tr.D_grad(tr.to_model_layout(sr_m2)).float()
                 real = tr.D_grad(tr.to_model_layout(hr_m2)).float()
                 terms["l_gradient_gan"] = w.gradient_gan.weight * gan_generator_loss(fake, real, w.gradient_gan.kind)
+                logits["d_grad"] = (real, fake)
             if w.branch_pixel.weight > 0:
-                terms["l_branch_pixel"] = w.branch_pixel.weight * torch.nn.functional.l1_loss(grad_sr, hr_m1)
+                terms["l_branch_pixel"] = w.branch_pixel.weight * torch.nn.functional.l1_loss(
+                    out.grad_sr.float(), hr_m1)
     if update_g and terms:
         terms["l_g_total"] = sum(terms.values())
-        _optimise(tr, terms["l_g_total"], tr.G, tr.opt_G)
+        if not shared:
+            _optimise(tr, terms["l_g_total"], tr.G, tr.opt_G)
 
     d_pairs = [("d", tr.D, tr.opt_D, sr, hr, w.gan.kind), ("d_grad", tr.D_grad, tr.opt_D_grad, sr_m2, hr_m2,
                                                               w.gradient_gan.kind)]
@@ -181,17 +216,27 @@ def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
         if net is None:
             continue
         paused = tr.d_pause.paused(tag)  # train.d_pause: the loss is still computed, without backward
-        set_requires_grad(net, not paused)
-        with tr.autocast(), torch.set_grad_enabled(not paused):
-            real = net(tr.to_model_layout(real_in)).float()
-            fake = net(tr.to_model_layout(fake_in.detach())).float()
+        if tag in shared:  # the G step's forwards; D's loss reaches D's weights only (below), never G
+            real, fake = logits[tag]
             terms[f"l_{tag}"] = gan_discriminator_loss(real, fake, kind)
+        else:
+            set_requires_grad(net, not paused)
+            with tr.autocast(), torch.set_grad_enabled(not paused):
+                real = net(tr.to_model_layout(real_in)).float()
+                fake = net(tr.to_model_layout(fake_in.detach())).float()
+                terms[f"l_{tag}"] = gan_discriminator_loss(real, fake, kind)
         terms[f"{tag}_real"] = real.detach().mean()  # official logs D_real / D_fake (mean logits)
         terms[f"{tag}_fake"] = fake.detach().mean()
         if paused:
             opt.zero_grad(set_to_none=True)  # nothing of the last update lingers
+        elif tag in shared:  # the graph stays for G's backward, which runs last and frees it
+            opt.zero_grad(set_to_none=True)
+            _backward_into(tr, terms[f"l_{tag}"], list(net.parameters()), retain=True)
         else:
             _optimise(tr, terms[f"l_{tag}"], net, opt)
+    if shared and "l_g_total" in terms:  # G's loss reaches G's weights only, not the Ds that saw SR
+        tr.opt_G.zero_grad(set_to_none=True)
+        _backward_into(tr, terms["l_g_total"], [p for p in tr.G.parameters() if p.requires_grad], retain=False)
     return terms
 
 

@@ -184,8 +184,10 @@ class Trainer:
 
         def adam(net: nn.Module, lr: float, wd: float) -> torch.optim.Adam:
             params = [p for p in net.parameters() if p.requires_grad]
+            impl = self.cfg.runtime.adam if self.device.type == "cpu" else None  # CUDA: torch's default
             return torch.optim.Adam(params, lr=lr, betas=tuple(t.betas), weight_decay=wd,
-                                    capturable=self.cfg.runtime.cuda_graphs)
+                                    capturable=self.cfg.runtime.cuda_graphs, foreach=impl == "foreach" if impl else None,
+                                    fused=impl == "fused" or None)
 
         def sched(opt: torch.optim.Optimizer) -> torch.optim.lr_scheduler.MultiStepLR:
             return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=t.milestones, gamma=t.gamma)
