@@ -237,3 +237,57 @@ def icc_png(path: Path, side: int = IMAGE_SIDE, seed: int = 0) -> Path:
 
     Image.fromarray(photo(side, seed)).save(path, icc_profile=b"\0\0\0\x80not a real ICC profile" + b"\0" * 100)
     return path
+
+
+# --------------------------------------------------------------------------- issue 26: files that are not files
+def symlink_loop(path: Path) -> Path:
+    """``path -> path``: every open fails with ELOOP; a walk that follows links must not spin."""
+    import os
+
+    os.symlink(path.name, path)
+    return path
+
+
+def dangling_symlink(path: Path) -> Path:
+    """``path -> <missing>``: writing through it would create a file somewhere else."""
+    import os
+
+    os.symlink(f"{path.name}.missing-target", path)
+    return path
+
+
+def fifo(path: Path) -> Path:
+    """A named pipe: a plain ``open()`` for reading waits for ever for a writer."""
+    import os
+
+    os.mkfifo(path)
+    return path
+
+
+def sparse_huge(path: Path, size: int = 3 * 2**30) -> Path:
+    """A 3 GB file of zeros that takes no disk (sparse): must be refused without being read whole."""
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    return path
+
+
+def junk_inputs(folder: Path, suffix: str) -> dict[str, Path]:
+    """{case: file} with ``suffix`` that are not what the suffix says: UTF-16 text, binary bytes, empty, a folder,
+    a symlink loop, a dangling link, a FIFO, a 3 GB sparse file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"folder{suffix}").mkdir()
+    return {
+        "utf16": _bytes(folder / f"utf16{suffix}", "name: not a model\n".encode("utf-16")),
+        "binary": _bytes(folder / f"binary{suffix}", bytes(range(256)) * 8),
+        "empty": empty_file(folder / f"empty{suffix}"),
+        "folder": folder / f"folder{suffix}",
+        "symlink_loop": symlink_loop(folder / f"loop{suffix}"),
+        "dangling": dangling_symlink(folder / f"dangling{suffix}"),
+        "fifo": fifo(folder / f"fifo{suffix}"),
+        "sparse_huge": sparse_huge(folder / f"huge{suffix}"),
+    }
+
+
+def _bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

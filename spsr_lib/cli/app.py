@@ -32,8 +32,22 @@ EXIT_USER_ERROR = 2
 MAX_MESSAGE = 1000  # characters of an error line at most: its start and its end (the fix) are kept
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the kit's error form: one bounded line (argparse prints the usage block and echoes a bad value
+    whole: a 100,000-character --kind value was a 100,000-character line), pointing at --help."""
+
+    def error(self, message: str):  # type: ignore[override]
+        import re
+
+        from spsr_lib.errors import short_text
+
+        message = re.sub(r"'([^']{80,})'", lambda m: repr(short_text(m.group(1), 80)), message)  # the user's values
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {short_text(message, MAX_MESSAGE - 100)}; see "
+                                   f"{self.prog} --help\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spsr",
         description="SPSR research kit: Structure-Preserving Super Resolution with Gradient Guidance.",
     )

@@ -4,7 +4,8 @@ The direction follows OUT's suffix: ``.safetensors`` writes the kit layout with 
 metadata; any other suffix (``.pth``, ``.pt``) writes the official key layout (SPSR: the 884 keys of
 ``spsr.pth`` incl. the ``model.8`` alias; ESRGAN: the old ``model.*`` layout; D: ``features.N``), readable by
 the authors' code. IN may be either, or a kit training checkpoint; it is detected from its keys and read
-without executing code (weights-only / safetensors).
+without executing code (weights-only / safetensors). An existing OUT is never replaced without ``--force`` (and
+never when it is IN); OUT is written atomically, so a failed run leaves no partial file.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="upscale factor; needed only for x3 files in the official layout (x2 and x3 look alike)")
     parser.add_argument("--entry", default=None,
                         help="discriminator entry inside a training checkpoint (default: 'discriminator')")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT if it exists (by a complete file: the write is atomic)")
 
 
 def detect_kind(path: str) -> str:
@@ -47,10 +50,13 @@ def run(args: argparse.Namespace) -> int:
     from spsr_lib.errors import SPSRError
     from spsr_lib.io import checkpoint as ck
     from spsr_lib.io.atomic import atomic_torch_save, check_output_file
+    from spsr_lib.io.output_guard import refuse_existing
 
     out = check_output_file(args.output, "OUT")  # before reading: a bad OUT is not found after the work
     if Path(args.input).exists() and out.exists() and out.resolve() == Path(args.input).resolve():
         raise SPSRError(f"{out}: OUT is the input file itself; write the converted checkpoint to another file")
+    if not args.force:
+        refuse_existing(out, "OUT", "spsr convert")
     kind = detect_kind(args.input) if args.kind == "auto" else args.kind
     arch = {"scale": args.scale} if args.scale is not None and kind != "discriminator" else {}
     if kind == "generator":
@@ -59,12 +65,12 @@ def run(args: argparse.Namespace) -> int:
         model = ck.load_rrdb(args.input, **arch)
     else:
         model = ck.load_discriminator(args.input, entry=args.entry)
-    if str(args.output).endswith(".safetensors"):
-        (ck.save_discriminator if kind == "discriminator" else ck.save_generator)(model, args.output)
+    if out.name.endswith(".safetensors"):
+        (ck.save_discriminator if kind == "discriminator" else ck.save_generator)(model, out)
         layout = "kit safetensors"
     else:
         sd = model.state_dict() if kind == "discriminator" else ck.export_official_state_dict(model)
-        atomic_torch_save(sd, args.output)
+        atomic_torch_save(sd, out)
         layout = "official .pth"
-    print(f"wrote {args.output} ({layout}, {type(model).__name__}: {ck.arch_of(model)})")
+    print(f"wrote {out} ({layout}, {type(model).__name__}: {ck.arch_of(model)})")
     return 0

@@ -4,9 +4,9 @@ MODEL is any generator file ``spsr infer`` reads (official ``spsr.pth``, kit ``.
 checkpoints, ESRGAN/RRDBNet files).  OUT gets input ``lr`` and output ``sr`` (plus ``grad_sr`` for SPSR
 models) with dynamic batch, height and width.  Before OUT is put in place the file runs in onnxruntime on a
 random input and on a real photo and is compared with PyTorch; the tolerance and the measured errors are
-printed, and a mismatch is an error (exit 2, nothing written).  An existing OUT is replaced only by a file that
-passed (as ``spsr convert`` replaces its OUT); OUT may not be MODEL itself.  See ``spsr_lib/io/onnx_export.py``
-and docs/EXPORT.md.
+printed, and a mismatch is an error (exit 2, nothing written).  An existing OUT is refused unless ``--force`` is
+given, and then replaced only by a file that passed (as ``spsr convert --force``); OUT may not be MODEL itself.
+See ``spsr_lib/io/onnx_export.py`` and docs/EXPORT.md.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="float16 weights, input and outputs (half the size; for GPUs / TensorRT)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                         help="ONNX opset (default %(default)s; 11..20)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace OUT if it exists (only by a file that passed the check)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from spsr_lib.io.atomic import check_output_file
     from spsr_lib.io.onnx_export import DEFAULT_OPSET, OPSET_RANGE, export_onnx
     from spsr_lib.io.onnx_model import is_onnx_path, require
+    from spsr_lib.io.output_guard import refuse_existing
 
     # everything that can be checked before the work is checked first
     out = Path(args.output).expanduser()
@@ -50,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise SPSRError(f"{src}: is already an ONNX file; pass the PyTorch weights (.safetensors / .pth) it came from")
     if out.exists() and out.resolve() == src.resolve():
         raise SPSRError(f"{out}: OUT is the model file itself; write the ONNX file to another name")
+    if not args.force:
+        refuse_existing(out, "OUT", "spsr export")
     from spsr_lib.io.checkpoint import load_sr_model
 
     model = load_sr_model(src)

@@ -53,13 +53,25 @@ def _is_safetensors(path: Path) -> bool:
                                               int.from_bytes(head[:8], "little") < 100_000_000)
 
 
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a checkpoint file, and the fix (a folder, a dangling link or a pipe, which a
+    read would wait on for ever, are not 'no such file')."""
+    if path.is_dir():
+        return "is a folder, not a checkpoint file; pass the weights file inside it"
+    if path.is_symlink():
+        return "is a symbolic link to nothing (or a link loop); check the path"
+    if path.exists():
+        return "is not a regular file (a pipe or device); pass a checkpoint file"
+    return "no such checkpoint file; check the path"
+
+
 def read_checkpoint(source: Source, entries: Iterable[str] = GENERATOR_ENTRIES) -> Checkpoint:
     """Return ``(state dict, safetensors metadata, name for messages)`` from a path or a mapping."""
     if isinstance(source, Mapping):
         return _unwrap(source, entries, "<state dict>"), {}, "<state dict>"
     path = Path(source)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file; check the path")
+        raise CheckpointError(f"{path}: {_not_a_file(path)}")
     if _is_safetensors(path):
         try:
             from safetensors import safe_open

@@ -79,3 +79,14 @@ class OutputPlan:
             return f"two outputs of {owner} share a name"
         self.taken.update((k, owner) for k in keys)
         return None
+
+
+def refuse_existing(path: str | os.PathLike, option: str, who: str) -> None:
+    """A command's single named output (``spsr convert`` / ``spsr export`` OUT) never replaces an existing file
+    (or a dangling symlink, which a write would follow) unless ``--force`` was given: raise one SPSRError line."""
+    from spsr_lib.errors import SPSRError
+
+    out = Path(path)
+    if out.exists() or out.is_symlink():
+        raise SPSRError(f"{out}: {option} already exists and {who} never replaces a file; choose another {option} "
+                        "name or pass --force to replace it")

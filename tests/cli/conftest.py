@@ -52,3 +52,23 @@ def tree(folder: Path) -> dict[str, bytes]:
 @pytest.fixture(scope="session")
 def model_file(tmp_path_factory) -> Path:
     return corpus.tiny_model_file(tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+def refused(res: Result, *names: str) -> str:
+    """A user error of the issue-26 corpus: exit 2 and *exactly one* stderr line (no usage block, no note, no
+    progress), naming ``names`` and a fix."""
+    line = one_error_line(res, *names)
+    assert res.err_lines == [line], res.err_lines
+    return line
+
+
+def unchanged(folder: Path) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of every file under ``folder`` without reading it (a 3 GB sparse file, a FIFO)."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_symlink() or not p.exists():
+            out[str(p.relative_to(folder))] = (-1, -1)
+        else:
+            st = p.stat()
+            out[str(p.relative_to(folder))] = (st.st_size, st.st_mtime_ns)
+    return out

@@ -11,7 +11,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from tests import corpus  # noqa: E402
-from tests.cli.conftest import one_error_line, run_spsr, tree  # noqa: E402
+from tests.cli.conftest import one_error_line, refused, run_spsr, tree, unchanged  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -74,7 +74,8 @@ def test_a_mismatch_is_exit_2_and_the_previous_file_stays(tmp_path, capsys, live
     monkeypatch.setitem(onnx_export.TOLERANCE, "fp32", 1e-30)
     monkeypatch.setitem(onnx_export.MEAN_TOLERANCE, "fp32", 1e-30)
     before = tree(tmp_path)
-    line = one_error_line(run_spsr(capsys, "export", lively_file, out), out, "differs from PyTorch's", "not written")
+    line = one_error_line(run_spsr(capsys, "export", lively_file, out, "--force"), out, "differs from PyTorch's",
+                          "not written")
     assert "over the fp32 tolerance" in line and tree(tmp_path) == before
 
 
@@ -123,3 +124,45 @@ def test_evaluate_runs_an_onnx_file_and_says_so(tmp_path, capsys, lively_file):
     assert abs(psnr[0] - psnr[1]) < 1e-3
     one_error_line(run_spsr(capsys, "evaluate", "--sets", hr, "--sr-dir", hr, "--self-ensemble",
                             "--out", tmp_path / "x", *fast), "--self-ensemble", "give --model")
+
+
+def test_out_never_replaces_a_file_the_run_did_not_create(tmp_path, capsys, lively_file):
+    """(issue 26) An existing OUT (a user's file, a link, a pipe) is refused in one line before the export and left
+    as it was; --force replaces it by a file that passed. Before: any existing OUT was silently replaced."""
+    work = tmp_path / "work"
+    work.mkdir()
+    outs = {"users_file": corpus.a_regular_file(work / "mine.onnx"),
+            "dangling_link": corpus.dangling_symlink(work / "dangling.onnx"),
+            "symlink_loop": corpus.symlink_loop(work / "loop.onnx"),
+            "fifo": corpus.fifo(work / "pipe.onnx")}
+    for name, out in outs.items():
+        before = unchanged(work)
+        res = run_spsr(capsys, "export", lively_file, out)
+        try:
+            refused(res, out, "already exists", "--force")
+        except AssertionError as exc:
+            raise AssertionError(f"case {name}: {exc}") from None
+        assert unchanged(work) == before, f"case {name}: changed files"
+    res = run_spsr(capsys, "export", lively_file, outs["users_file"], "--force")
+    assert res.rc == 0, res.err_lines
+    import onnx
+
+    onnx.checker.check_model(onnx.load(str(outs["users_file"])))
+    assert sorted(p.name for p in work.iterdir()) == sorted(p.name for p in outs.values())  # no temporary left
+
+
+def test_models_that_are_not_weight_files_are_one_line(tmp_path, capsys):
+    """(issue 26) UTF-16 text, binary junk, an empty file, a folder, a symlink loop, a dangling link, a FIFO and a 3 GB
+    sparse file as MODEL; an over-long --opset value."""
+    junk = {**corpus.junk_inputs(tmp_path / "pth", ".pth"),
+            **{f"{k}_st": v for k, v in corpus.junk_inputs(tmp_path / "st", ".safetensors").items()}}
+    for name, src in junk.items():
+        before = unchanged(tmp_path)
+        res = run_spsr(capsys, "export", src, tmp_path / "out.onnx")
+        try:
+            refused(res, src.name)
+        except AssertionError as exc:
+            raise AssertionError(f"case {name}: {exc}") from None
+        assert unchanged(tmp_path) == before, f"case {name}: wrote or changed files"
+    line = refused(run_spsr(capsys, "export", junk["binary"], tmp_path / "o.onnx", "--opset", "9" * 5000), "--opset")
+    assert len(line) < 300
