@@ -51,12 +51,18 @@ class _ConcatWithEpoch(torch.utils.data.ConcatDataset):
 
 
 def build_train_set(cfg: Config) -> Any:
+    """The training pairs of ``data.train``, each real file once (``spsr_lib.train.train_files``); the set's
+    ``duplicates_note`` says how many duplicates were dropped ('' for none), for the training log."""
     from spsr_lib.data.paired import PairedImageDataset
+    from spsr_lib.train.train_files import unique_training_files
 
     folders = [cfg.data.train] if isinstance(cfg.data.train, str) else list(cfg.data.train)
-    sets = [PairedImageDataset(_hr_folder(f), scale=cfg.model.scale, patch_size=cfg.data.patch_size,
-                               augment=cfg.data.augment, seed=cfg.seed, cache_images=True) for f in folders]
-    return sets[0] if len(sets) == 1 else _ConcatWithEpoch(sets)
+    files = unique_training_files([_hr_folder(f) for f in folders])
+    sets = [PairedImageDataset(src, scale=cfg.model.scale, patch_size=cfg.data.patch_size,
+                               augment=cfg.data.augment, seed=cfg.seed, cache_images=True) for src in files.sources]
+    train_set = sets[0] if len(sets) == 1 else _ConcatWithEpoch(sets)
+    train_set.duplicates_note = files.note()
+    return train_set
 
 
 def load_val_images(cfg: Config) -> list[dict[str, Any]]:

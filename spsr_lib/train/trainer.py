@@ -242,6 +242,8 @@ class Trainer:
                     f"{self._count(self.G)} G params; {self.init_note}; step {self.step}/{cfg.train.niter}")
         if self.train_set is None:
             raise SPSRError("Trainer(build_data=False) cannot fit(); build it with the training data")
+        if getattr(self.train_set, "duplicates_note", ""):  # data.train reached some files twice: dropped
+            log.message(f"[{cfg.name}] {self.train_set.duplicates_note}")
         if self.dist.is_main:  # held since __init__; a second fit() takes it again
             self.run_lock = relock(self.run_lock, self.run_dir)
         t_last = t_start = time.perf_counter()
