@@ -21,7 +21,8 @@ from spsr_lib.notebook import plots  # noqa: E402
 
 SETS = ("Set5", "Set14")
 LABELS = {"l1": "(a) L1 only", "esrgan": "(b) pixel + perceptual + GAN", "grad_loss": "(c) (b) + gradient losses",
-          "spsr": "(d) full SPSR"}
+          "spsr": "(d) full SPSR", "srresnet_esrgan": "(e) SRResNet, ESRGAN losses",
+          "srresnet_guided": "(f) SRResNet + gradient guidance, SPSR losses"}
 # variant -> metric -> mean (the same on every set); every metric has the seed spread SPREAD[metric]
 MEANS = {
     "l1": {"psnr_standard": 28.0, "ssim_standard": 0.80, "lpips": 0.40, "colour_shift": 0.5, "grad_psnr": 24.0,
@@ -43,31 +44,33 @@ def _close_figures():
     plt.close("all")
 
 
-def make_doc(means: dict = MEANS, spread: dict = SPREAD, seeds: tuple[int, ...] = (1, 2, 3)) -> dict:
+def make_doc(means: dict = MEANS, spread: dict = SPREAD, seeds: tuple[int, ...] = (1, 2, 3),
+             set_names: tuple[str, ...] = SETS) -> dict:
     """A results document: per seed ``mean + offset`` with offsets (-s, 0, +s), so the sample std is exactly s."""
     offsets = [0.0] if len(seeds) == 1 else list(np.linspace(-1.0, 1.0, len(seeds)))
     results = {}
     for name, vals in means.items():
-        per_seed = {str(seed): {s: {k: v + o * spread[k] for k, v in vals.items()} for s in SETS}
+        per_seed = {str(seed): {s: {k: v + o * spread[k] for k, v in vals.items()} for s in set_names}
                     for seed, o in zip(seeds, offsets)}
-        mean = {s: {k: float(np.mean([per_seed[x][s][k] for x in per_seed])) for k in vals} for s in SETS}
+        mean = {s: {k: float(np.mean([per_seed[x][s][k] for x in per_seed])) for k in vals} for s in set_names}
         std = {s: {k: float(np.std([per_seed[x][s][k] for x in per_seed], ddof=1)) if len(seeds) > 1 else None
-                   for k in vals} for s in SETS}
-        results[name] = {"label": LABELS[name], "backbone": "rrdb", "gradient_branch": name == "spsr",
+                   for k in vals} for s in set_names}
+        results[name] = {"label": LABELS[name], "backbone": "srresnet" if name.startswith("srresnet") else "rrdb",
+                         "gradient_branch": name in ("spsr", "srresnet_guided"),
                          "overrides": [], "params": 1000, "seeds": per_seed, "mean": mean, "std": std,
                          "median_seed": str(seeds[len(seeds) // 2]), "curves": {}}
     bicubic = {s: {"psnr_standard": 26.0, "ssim_standard": 0.75, "lpips": 0.50, "colour_shift": 0.1,
-                   "grad_psnr": 22.0, "grad_l1": 0.045} for s in SETS}
+                   "grad_psnr": 22.0, "grad_l1": 0.045} for s in set_names}
     n = len(means) * len(seeds)
     return {"profile": "cpu", "complete": True, "pairs_done": n, "pairs_total": n, "seeds": list(seeds),
-            "budget": "600 GAN-stage steps", "evaluation": {"sets": list(SETS)}, "bicubic": bicubic,
+            "budget": "600 GAN-stage steps", "evaluation": {"sets": list(set_names)}, "bicubic": bicubic,
             "results": results}
 
 
 def set_metric(doc: dict, variant: str, metric: str, value: float, std: float | None = None) -> None:
     """Move ``variant``'s mean of ``metric`` to ``value`` (and its std to ``std`` when given) on every set."""
     r = doc["results"][variant]
-    for s in SETS:
+    for s in doc["evaluation"]["sets"]:
         r["mean"][s][metric] = value
         if std is not None:
             r["std"][s][metric] = std
@@ -79,18 +82,21 @@ def test_verdict_of_the_baseline_document():
                               "colour shift <= 2 for every variant": True}
     text = ar.verdict(doc)
     assert text.startswith("**Verdict** (12/12 runs, 3 seed(s) per variant, 600 GAN-stage steps")
-    assert "- Best LPIPS: Set5 (d) (beyond the noise); Set14 (d) (beyond the noise)." in text
-    assert "- Best PSNR (dB): Set5 (a) (beyond the noise)" in text
-    assert "- Best gradient L1: Set5 (d) (beyond the noise)" in text
-    # (b) vs (a): LPIPS 0.10 better with noise 2 x 0.002 on both sets, gradient L1 0.004 better: 4 of 4 cells
-    assert "ESRGAN's losses (b) against L1 (a): better beyond the noise in 4 and worse in 0 of 4" in text
-    assert "Set5 LPIPS (b) vs (a): +0.10000 (better, beyond the seed noise, noise 0.00400)" in text
-    assert "The gradient losses (c) against (b): better beyond the noise in 4 and worse in 0 of 4" in text
-    assert "The gradient branch (d) against (c): better beyond the noise in 4" in text
-    assert "SRResNet" not in text  # (e)/(f) are not in this document: no claim about them
+    assert text.count("Sign convention") == 1 and "**positive = the first-named variant is better**" in text
+    assert "- Best LPIPS among RRDBNet (a)–(d): Set5 (d) (beyond the noise); Set14 (d) (beyond the noise)." in text
+    assert "- Best PSNR (dB) among RRDBNet (a)–(d): Set5 (a) (beyond the noise)" in text
+    assert "- Best gradient L1 among RRDBNet (a)–(d): Set5 (d) (beyond the noise)" in text
+    # (b) vs (a): LPIPS 0.10 better with noise 2 x 0.002 on both sets; gradient L1 0.004 better: counted apart
+    assert ("ESRGAN's perceptual and adversarial losses, (b) against (a), LPIPS: better beyond the noise on 2, "
+            "worse beyond it on 0, of 2 set(s).") in text
+    assert "(b) against (a), gradient L1: better beyond the noise on 2, worse beyond it on 0, of 2 set(s)." in text
+    assert "Set5 (b) 0.30000 vs (a) 0.40000: gap +0.10000 (better beyond the noise, noise 0.00400)" in text
+    assert "(c) against (b), LPIPS: better beyond the noise on 2, worse beyond it on 0" in text
+    assert "(d) against (c), LPIPS: better beyond the noise on 2" in text
+    assert "SRResNet (e)/(f)" not in text  # (e)/(f) are not in this document: no claim about them
     assert "Acceptance: GAN variants beat (a) on LPIPS, Set5: yes; GAN variants beat (a) on LPIPS, Set14: yes; " \
            "colour shift <= 2 for every variant: yes." in text
-    assert "PSNR ranges from 26.90 dB ((d)) to 28.00 dB ((a))" in text
+    assert "Fidelity cost on Set5 (RRDBNet): PSNR ranges from 26.90 dB ((d)) to 28.00 dB ((a))" in text
     assert "not complete" not in text
 
 
@@ -103,12 +109,13 @@ def test_verdict_and_checks_follow_the_numbers():
     assert ok["colour shift <= 2 for every variant"] is True
     text = ar.verdict(worse)
     assert text != ar.verdict(base)
-    assert "Set5 LPIPS (b) vs (a): -0.05000 (worse, beyond the seed noise, noise 0.00400)" in text
-    assert "ESRGAN's losses (b) against L1 (a): better beyond the noise in 2 and worse in 2 of 4" in text
+    assert "Set5 (b) 0.45000 vs (a) 0.40000: gap -0.05000 (worse beyond the noise, noise 0.00400)" in text
+    assert "(b) against (a), LPIPS: better beyond the noise on 0, worse beyond it on 2, of 2 set(s)" in text
+    assert "(b) against (a), gradient L1: better beyond the noise on 2, worse beyond it on 0" in text
     assert "Set5: NO; GAN variants beat (a) on LPIPS, Set14: NO" in text
     # (c) vs (b) now gains 0.17 LPIPS; the best LPIPS is still (d)
-    assert "Set5 LPIPS (c) vs (b): +0.17000 (better" in text
-    assert "Best LPIPS: Set5 (d) (beyond the noise)" in text
+    assert "Set5 (c) 0.28000 vs (b) 0.45000: gap +0.17000 (better" in text
+    assert "Best LPIPS among RRDBNet (a)–(d): Set5 (d) (beyond the noise)" in text
 
     drift = copy.deepcopy(base)
     set_metric(drift, "spsr", "colour_shift", 3.0)
@@ -135,8 +142,8 @@ def test_compare_separates_a_real_gap_from_seed_noise():
     c = ar.compare(noisy, "spsr", "grad_loss", "lpips", "Set5")
     assert c.noise == pytest.approx(0.03) and not c.significant and not c.worse
     text = ar.verdict(noisy)
-    assert "Set5 LPIPS (d) vs (c): +0.02000 (within the seed noise, noise 0.03000)" in text
-    assert "Best LPIPS: Set5 (d) (within the noise of (c))" in text
+    assert "Set5 (d) 0.26000 vs (c) 0.28000: gap +0.02000 (within the noise, noise 0.03000)" in text
+    assert "Best LPIPS among RRDBNet (a)–(d): Set5 (d) (within the noise of (c))" in text
     # the larger of the two stds sets the noise, whichever variant it belongs to
     assert ar.compare(noisy, "grad_loss", "spsr", "lpips", "Set5").noise == pytest.approx(0.03)
 
@@ -148,9 +155,9 @@ def test_one_seed_has_no_noise_estimate():
     assert c.noise is None and not c.significant and not c.worse  # never significant without a noise estimate
     text = ar.verdict(doc)
     assert "1 seed(s) per variant" in text
-    assert "Set5 LPIPS (b) vs (a): +0.10000 (one seed: no noise estimate)" in text
-    assert "better beyond the noise in 0 and worse in 0 of 4" in text
-    assert "Best LPIPS: Set5 (d);" in text  # no "(beyond the noise)" claim
+    assert "Set5 (b) 0.30000 vs (a) 0.40000: gap +0.10000 (one seed: no noise estimate)" in text
+    assert "LPIPS: better beyond the noise on 0, worse beyond it on 0, of 2 set(s)" in text
+    assert "Best LPIPS among RRDBNet (a)–(d): Set5 (d);" in text  # no "(beyond the noise)" claim
     assert ar.checks(doc)["GAN variants beat (a) on LPIPS, Set5"] is False
     rows = ar.summary(doc, "Set5")
     assert rows["(d) full SPSR"]["LPIPS"] == "0.2600" and "±" not in rows["(d) full SPSR"]["PSNR (dB)"]
@@ -159,7 +166,7 @@ def test_one_seed_has_no_noise_estimate():
 def test_summary_formats_mean_plus_minus_std():
     doc = make_doc()
     rows = ar.summary(doc, "Set14")
-    assert list(rows) == ["bicubic", *LABELS.values()]  # bicubic first, then the variants in file order
+    assert list(rows) == ["bicubic", *(LABELS[n] for n in MEANS)]  # bicubic first, then the variants in file order
     assert rows["bicubic"] == {"PSNR (dB)": "26.00", "SSIM": "0.7500", "LPIPS": "0.5000", "colour shift": "0.10",
                                "gradient PSNR (dB)": "22.00", "gradient L1": "0.0450"}
     assert rows["(a) L1 only"]["PSNR (dB)"] == "28.00 ± 0.05"
@@ -173,7 +180,7 @@ def test_summary_formats_mean_plus_minus_std():
 def test_bars_feed_metric_bars_with_error_bars():
     doc = make_doc()
     labels, means, stds = ar.bars(doc, "lpips", "Set5")
-    assert labels == list(LABELS.values())
+    assert labels == [LABELS[n] for n in MEANS]
     assert means == pytest.approx([0.40, 0.30, 0.28, 0.26]) and stds == pytest.approx([0.002] * 4)
     table = {lab: {"LPIPS": m} for lab, m in zip(labels, means)}
     errors = {lab: {"LPIPS": s} for lab, s in zip(labels, stds)}
@@ -181,7 +188,7 @@ def test_bars_feed_metric_bars_with_error_bars():
     (ax,) = fig.axes
     assert [p.get_height() for p in ax.patches] == pytest.approx(means)
     texts = [t.get_text() for t in ax.texts]
-    assert "0.4000\n± 0.0020" in texts
+    assert texts[0].startswith("0.4000") and "± 0.0020" in texts[0]  # the label layout is plots.metric_bars'
     (bars,) = [c for c in ax.containers if isinstance(c, BarContainer)]
     spans = [seg[1][1] - seg[0][1] for seg in bars.errorbar.lines[2][0].get_segments()]
     assert spans == pytest.approx([2 * s for s in stds])  # mean - std to mean + std
