@@ -79,11 +79,12 @@ def _download(args) -> int:
 
 def _verify(args) -> int:
     from spsr_lib.data.download import DownloadError, _verify_file, default_root, load_registry
+    from spsr_lib.errors import short_repr
 
     sets = load_registry()
     name = next((k for k in sets if k.lower() == args.name.lower()), None)
     if name is None:
-        raise DownloadError(f"unknown dataset {args.name!r}; choose one of: {', '.join(sets)}")
+        raise DownloadError(f"unknown dataset {short_repr(args.name)}; choose one of: {', '.join(sets)}")
     folder = (args.root or default_root()) / name / "HR"
     entries = sets[name].get("files", [])
     if not entries:

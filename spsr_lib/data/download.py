@@ -52,7 +52,33 @@ def load_registry(path: str | os.PathLike | None = None) -> dict:
     path = Path(path or os.environ.get("SPSR_DATASETS_JSON") or REGISTRY_PATH)
     if not path.is_file():
         raise DownloadError(f"{path}: dataset registry not found; reinstall spsr-kit (the wheel and the git checkout ship it)")
-    return json.loads(path.read_text())["sets"]
+    return _read_registry(path)
+
+
+REGISTRY_MAX_BYTES = 4 * 2**20  # the shipped one is ~30 kB
+
+
+def _read_registry(path: Path) -> dict:
+    """The registry's ``sets``; a file that is not UTF-8 JSON text of that shape (UTF-16, binary, huge, nested too
+    deep for the parser) is one line naming it, never a UnicodeDecodeError / RecursionError traceback (issue 26)."""
+    fix = "point SPSR_DATASETS_JSON at a registry like the kit's data/datasets.json, or unset it"
+    if path.stat().st_size > REGISTRY_MAX_BYTES:
+        raise DownloadError(f"{path}: {path.stat().st_size / 2**20:.0f} MB, too large for a dataset registry "
+                            f"(at most {REGISTRY_MAX_BYTES // 2**20} MB); {fix}")
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DownloadError(f"{path}: not UTF-8 text (binary, UTF-16 or Latin-1); {fix}") from None
+    except (ValueError, RecursionError) as exc:
+        raise DownloadError(f"{path}: not valid JSON ({short_repr(str(exc))}); {fix}") from None
+    sets = data.get("sets") if isinstance(data, dict) else None
+    if not isinstance(sets, dict):
+        raise DownloadError(f"{path}: no 'sets' table of dataset entries; {fix}")
+    for name, spec in sets.items():
+        if not (isinstance(spec, dict) and isinstance(spec.get("kind"), str) and isinstance(spec.get("source"), dict)
+                and isinstance(spec["source"].get("type"), str)):
+            raise DownloadError(f"{path}: set {short_repr(name)} lacks 'kind' or 'source' with a 'type'; {fix}")
+    return sets
 
 
 def default_root() -> Path:
@@ -289,7 +315,7 @@ def download_dataset(
     sets = registry if registry is not None else load_registry()
     match = next((k for k in sets if k.lower() == name.lower()), None)
     if match is None:
-        raise DownloadError(f"unknown dataset {name!r}; choose one of: {', '.join(sets)}")
+        raise DownloadError(f"unknown dataset {short_repr(name)}; choose one of: {', '.join(sets)}")
     spec, root = sets[match], Path(root) if root is not None else default_root()
     home = root / match
     target = home / "HR"

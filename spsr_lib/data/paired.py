@@ -25,6 +25,7 @@ What is different, on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -267,7 +268,9 @@ def prepare_subimages(
     thresh/scale), each LR sub-image is the matching window of the whole image's LR, not a resize of the
     sub-image: computed with :func:`imresize_crop`, so it equals what on-the-fly training LR would be.
     ``lr_mode="official_float"`` quantises the float LR to uint8 when saving, as the official
-    ``generate_dataset.py`` did with cv2.  Images smaller than ``crop`` are skipped and listed.
+    ``generate_dataset.py`` did with cv2.  Images smaller than ``crop`` are skipped and listed.  No output replaces
+    an input or a file no prepare run wrote (checked before any write), and an error half-way removes what this run
+    created.
     Returns counts: ``{"images", "subimages", "skipped": [names]}``.
     """
     from tqdm import tqdm
@@ -278,27 +281,68 @@ def prepare_subimages(
         raise SPSRError(f"prepare: crop {crop} and step {step} must be multiples of scale {scale} so LR sub-images align")
     if lr_mode not in MODES:
         raise SPSRError(f"prepare: lr_mode must be one of {MODES}, got {lr_mode!r}")
+    from spsr_lib.io.output_guard import KIT_SOFTWARE
+
     out = Path(out)
     files = list_images(hr)
+    _check_outputs(files, out, crop, step, thresh, scale)  # before any write: nothing replaced that is not ours
     n_sub, skipped = 0, []
-    for path in tqdm(files, desc="sub-images", unit="img", disable=not progress, leave=False):
-        img = np.ascontiguousarray(modcrop(read_image_uint8(path), scale))
-        src = img if lr_mode == "matlab" else img.astype(np.float32) / 255.0
-        ys = subimage_starts(img.shape[0], crop, step, thresh)
-        xs = subimage_starts(img.shape[1], crop, step, thresh)
-        if not ys or not xs:
-            skipped.append(path.name)
-            continue
-        index = 0
-        for y in ys:
-            for x in xs:
-                index += 1
-                sub = np.ascontiguousarray(img[y : y + crop, x : x + crop])
-                name = f"{path.stem}_s{index:03d}.png"
-                write_image(out / "HR" / name, sub)
-                lr = imresize_crop(src, 1.0 / scale, y // scale, x // scale, crop // scale, crop // scale, mode=lr_mode)
-                write_image(out / f"LR_x{scale}" / name, lr)
-                n_sub += 1
+    created: list[Path] = []  # files this run made (not replaced): removed again when it stops half-way
+    folders = [out / f"LR_x{scale}", out / "HR", out]
+    new_folders = [d for d in folders if not d.exists()]
+    try:
+        for path in tqdm(files, desc="sub-images", unit="img", disable=not progress, leave=False):
+            img = np.ascontiguousarray(modcrop(read_image_uint8(path), scale))
+            src = img if lr_mode == "matlab" else img.astype(np.float32) / 255.0
+            ys = subimage_starts(img.shape[0], crop, step, thresh)
+            xs = subimage_starts(img.shape[1], crop, step, thresh)
+            if not ys or not xs:
+                skipped.append(path.name)
+                continue
+            index = 0
+            for y in ys:
+                for x in xs:
+                    index += 1
+                    sub = np.ascontiguousarray(img[y : y + crop, x : x + crop])
+                    name = f"{path.stem}_s{index:03d}.png"
+                    lr = imresize_crop(src, 1.0 / scale, y // scale, x // scale, crop // scale, crop // scale,
+                                       mode=lr_mode)
+                    for dest, pixels in ((out / "HR" / name, sub), (out / f"LR_x{scale}" / name, lr)):
+                        new = not dest.exists()
+                        write_image(dest, pixels, software=KIT_SOFTWARE)
+                        if new:
+                            created.append(dest)
+                    n_sub += 1
+    except BaseException:  # a bad image (NaN pixels, truncated) met half-way, Ctrl-C: leave no half-made set
+        for f in created:
+            f.unlink(missing_ok=True)
+        for d in new_folders:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise
     if skipped:
         warnings.warn(f"prepare: skipped {len(skipped)} image(s) smaller than {crop} px: {', '.join(skipped)}", stacklevel=2)
     return {"images": len(files) - len(skipped), "subimages": n_sub, "skipped": skipped}
+
+
+def _check_outputs(files: list[Path], out: Path, crop: int, step: int, thresh: int, scale: int) -> None:
+    """Issue 26: ``prepare`` wrote over a user's ``OUT/HR/a_s001.png`` and, given ``HR_DIR`` = ``OUT/HR``, cut its
+    sub-images into the input folder (a re-run would cut those again). Every output name is planned from the image
+    headers and refused in one line, before any write, when it is an input, or exists and no prepare run wrote it
+    (the kit's PNGs carry a ``Software: spsr-kit`` chunk, so a re-run replaces its own)."""
+    from spsr_lib.io.output_guard import OutputPlan, kit_png
+
+    folders = {os.path.realpath(f.parent) for f in files}
+    for sub in ("HR", f"LR_x{scale}"):
+        if os.path.realpath(out / sub) in folders:
+            raise SPSRError(f"{out / sub}: is the HR_DIR the images are read from; the sub-images would land among "
+                            "them; choose another OUT_DIR")
+    plan = OutputPlan(files, kit_png, "spsr data prepare")
+    for path in files:
+        h, w = image_size(path)
+        count = len(subimage_starts(h - h % scale, crop, step, thresh)) * len(subimage_starts(w - w % scale, crop,
+                                                                                                 step, thresh))
+        names = [f"{path.stem}_s{i:03d}.png" for i in range(1, count + 1)]
+        problem = plan.problem(path.name, [out / sub / n for n in names for sub in ("HR", f"LR_x{scale}")])
+        if problem:
+            raise SPSRError(f"{path}: {problem}; choose another OUT_DIR (nothing was written)")

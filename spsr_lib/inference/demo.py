@@ -327,9 +327,9 @@ def run_demo(model: torch.nn.Module, images: list[DemoImage], out_dir: str | os.
     from spsr_lib.ops.imresize import imresize
 
     start = time.perf_counter()
+    dev = resolve_device(device)  # a bad --device before the report folder is claimed: nothing written
     out = claim_report_dir(out_dir, [img.name for img in images])  # refuses to overwrite a file it did not write
     scale = int(getattr(model, "scale", 4))
-    dev = resolve_device(device)
     with_lpips, lpips_reason = lpips_availability() if any(i.hr is not None for i in images) else (False, "no HR")
     with_dists, dists_reason = dists_availability() if any(i.hr is not None for i in images) else (False, "no HR")
     for name, ok, why in (("LPIPS", with_lpips, lpips_reason), ("DISTS", with_dists, dists_reason)):

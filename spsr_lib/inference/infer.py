@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from spsr_lib.errors import SPSRError
+from spsr_lib.errors import SPSRError, short_repr
 from spsr_lib.inference.tiling import check_tile_args, count_tiles, tiled_apply
 
 # Peak inference memory of the default SPSR (nf=64, gc=32, x4) per LR pixel, measured untiled with
@@ -51,11 +51,11 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SPSRError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu or auto")
+        raise SPSRError(f"device {short_repr(device)} was asked for but CUDA is not available here; use --device cpu or auto")
     try:
         return torch.device(device)
     except RuntimeError:
-        raise SPSRError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+        raise SPSRError(f"unknown device {short_repr(device)}; use auto, cpu or cuda") from None
 
 
 def estimate_bytes_per_lr_pixel(model: torch.nn.Module) -> int:

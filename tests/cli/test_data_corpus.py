@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests import corpus
-from tests.cli.conftest import one_error_line, run_spsr
+from tests.cli.conftest import one_error_line, refused, run_spsr, unchanged
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -103,3 +103,81 @@ def test_a_stalled_server_is_reported_on_every_try(server, tmp_path, capsys):
     time.sleep(1.2)  # let the stalled handler threads finish inside this test
     tries = [ln for ln in capsys.readouterr().err.splitlines() if "try 1 of 2 failed" in ln]
     assert len(tries) == 1 and "slow.bin" in tries[0] and "retrying" in tries[0]
+
+
+PREP = ["--crop", "32", "--step", "16", "--no-progress"]
+
+
+def test_prepare_never_writes_over_a_file_it_did_not_write_nor_into_its_input(tmp_path, capsys):
+    """(issue 26) ``spsr data prepare HR OUT``: a user's OUT/HR/a_s001.png was replaced, and OUT = HR's parent cut the
+    sub-images into the input folder. Both refused in one line before any write; a re-run over its own output goes."""
+    hr = tmp_path / "ds" / "HR"
+    hr.mkdir(parents=True)
+    corpus.good_png(hr / "a.png", side=64)
+    taken = tmp_path / "taken"
+    users = corpus.a_regular_file(taken / "HR" / "a_s001.png") if (taken / "HR").mkdir(parents=True) is None else None
+    for name, out, names in (("users_file", taken, ["a_s001.png", "was not written by spsr data prepare"]),
+                             ("out_holds_the_input", tmp_path / "ds", ["HR_DIR", "choose another OUT_DIR"])):
+        before = unchanged(tmp_path)
+        res = run_spsr(capsys, "data", "prepare", hr, out, *PREP)
+        try:
+            refused(res, *names)
+        except AssertionError as exc:
+            raise AssertionError(f"case {name}: {exc}") from None
+        assert unchanged(tmp_path) == before, f"case {name}: wrote or changed files"
+    assert users.read_text().startswith("the user's own file")
+    for _ in range(2):  # its own earlier output is replaced
+        res = run_spsr(capsys, "data", "prepare", hr, tmp_path / "subs", *PREP)
+        assert res.rc == 0, res.err_lines
+    assert len(list((tmp_path / "subs" / "HR").iterdir())) == len(list((tmp_path / "subs" / "LR_x4").iterdir())) == 9
+
+
+def test_prepare_inputs_that_are_not_images_or_folders_are_one_line(tmp_path, capsys):
+    """(issue 26) A NaN / Inf float TIFF or a 32-bit TIFF in HR_DIR (refused before any sub-image is written), and an
+    HR_DIR that is a symlink loop, a FIFO or a file."""
+    junk = corpus.junk_inputs(tmp_path / "junk", "")
+    cases = []
+    for name, make in (("nan", corpus.float_tiff), ("inf", lambda p: corpus.float_tiff(p, bad=float("inf"))),
+                       ("int32", corpus.int32_tiff)):
+        folder = tmp_path / f"hr_{name}"
+        folder.mkdir()
+        corpus.good_png(folder / "a.png", side=64)
+        cases.append((name, folder, [make(folder / "z.tif").name]))
+    cases += [(f"hr_dir_{k}", junk[k], [junk[k].name]) for k in ("symlink_loop", "fifo", "binary", "dangling")]
+    for name, hr, names in cases:
+        before = unchanged(tmp_path)
+        res = run_spsr(capsys, "data", "prepare", hr, tmp_path / f"out_{name}", "--crop", "32", "--step", "16",
+                       "--no-progress")
+        try:
+            refused(res, *names)
+        except AssertionError as exc:
+            raise AssertionError(f"case {name}: {exc}") from None
+        assert unchanged(tmp_path) == before, f"case {name}: wrote or changed files"
+
+
+def test_registry_files_that_are_not_utf8_json_and_overlong_names_are_one_line(tmp_path, capsys, monkeypatch):
+    """(issue 26) $SPSR_DATASETS_JSON as UTF-16, binary, 5 MB, nested 100,000 deep, not JSON, without 'sets', with a
+    set lacking its source: one line each (before: UnicodeDecodeError / RecursionError / KeyError tracebacks); an
+    unknown 5,000-character set name is quoted short."""
+    good = '{"sets": {"Foo": {"kind": "benchmark", "source": {"type": "files"}, "files": []}}}'
+    files = {
+        "utf16": (good.encode("utf-16"), "UTF-8"), "binary": (bytes(range(256)) * 8, "UTF-8"),
+        "huge": (b" " * (5 * 2**20) + good.encode(), "too large"), "deep": (b"[" * 100_000 + b"]" * 100_000, "JSON"),
+        "not_json": (b"sets: {}\n", "not valid JSON"), "no_sets": (b'{"Foo": {}}', "'sets'"),
+        "no_source": (b'{"sets": {"Foo": {"kind": "benchmark"}}}', "'source'"),
+    }
+    for name, (data, word) in files.items():
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(data)
+        monkeypatch.setenv("SPSR_DATASETS_JSON", str(path))
+        for argv in (["list"], ["verify", "Foo", "--root", tmp_path / "root"]):
+            res = run_spsr(capsys, "data", *argv)
+            try:
+                line = refused(res, path.name, word)
+            except AssertionError as exc:
+                raise AssertionError(f"case {name} {argv[0]}: {exc}") from None
+            assert len(line) < 400, (name, len(line))
+    monkeypatch.delenv("SPSR_DATASETS_JSON")
+    for action in ("verify", "download"):
+        line = refused(run_spsr(capsys, "data", action, "x" * 5000, "--root", tmp_path / "root"), "unknown dataset")
+        assert len(line) < 400 and not (tmp_path / "root").exists(), (action, len(line))

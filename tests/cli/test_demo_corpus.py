@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import corpus
-from tests.cli.conftest import one_error_line, run_spsr, tree
+from tests.cli.conftest import one_error_line, refused, run_spsr, tree, unchanged
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -73,3 +73,32 @@ def test_user_errors_are_one_line_and_write_nothing(tmp_path, capsys, model_file
         except AssertionError as exc:
             raise AssertionError(f"case {name}: {exc}") from None
         assert tree(tmp_path) == before, f"case {name}: wrote or changed files"
+
+
+def test_files_that_are_not_images_or_models_are_one_line(tmp_path, capsys, model_file):
+    """(issue 26) --image: UTF-16 text, binary, empty, a folder, a symlink loop, a dangling link, a FIFO, a 3 GB
+    sparse file, NaN / Inf float TIFFs (never a black report), a 32-bit integer TIFF; --model: the same kinds of
+    files; --out: a symlink loop or a FIFO; an over-long --device value. Exit 2, exactly one stderr line, nothing
+    written or changed."""
+    good = corpus.good_png(tmp_path / "good.png", side=32)
+    images = corpus.junk_inputs(tmp_path / "img", ".png")
+    images["nan_tiff"] = corpus.float_tiff(tmp_path / "nan.tif", side=32)
+    images["inf_tiff"] = corpus.float_tiff(tmp_path / "inf.tif", side=32, bad=float("inf"))
+    images["int32_tiff"] = corpus.int32_tiff(tmp_path / "int32.tif", side=32)
+    cases = [(f"image_{k}", ["--image", v], [v.name]) for k, v in images.items()]
+    cases += [(f"model_{k}", ["--image", good, "--model", v], [v.name])
+              for k, v in corpus.junk_inputs(tmp_path / "models", ".safetensors").items()]
+    cases += [("out_symlink_loop", ["--image", good, "--out", images["symlink_loop"]], ["loop.png", "--out"]),
+              ("out_fifo", ["--image", good, "--out", images["fifo"]], ["fifo.png", "--out"]),
+              ("device_long", ["--image", good, "--device", "x" * 5000], ["unknown device"])]
+    for name, extra, names in cases:
+        before = unchanged(tmp_path)
+        argv_out = [] if "--out" in map(str, extra) else ["--out", tmp_path / f"report_{name}"]
+        model = [] if "--model" in map(str, extra) else ["--model", model_file]
+        res = run_spsr(capsys, "demo", *model, "--size", "32", "--device", "cpu", *argv_out, *extra)
+        try:
+            line = refused(res, *map(str, names))
+        except AssertionError as exc:
+            raise AssertionError(f"case {name}: {exc}") from None
+        assert len(line) < 400, (name, len(line))
+        assert unchanged(tmp_path) == before, f"case {name}: wrote or changed files"
