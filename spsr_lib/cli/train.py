@@ -3,8 +3,8 @@
 Stage 1 (``stage: psnr``, e.g. ``configs/psnr_x4.yaml``) pre-trains RRDBNet with L1; stage 2
 (``stage: spsr``, e.g. ``configs/paper_x4.yaml``) trains SPSR with G, D and D_grad starting from
 ``train.pretrained``. Several processes: ``torchrun --nproc_per_node N -m spsr_lib train CONFIG``.
-Ctrl-C or SIGTERM (also under torchrun: every rank stops after the same step, rank 0 saves) ends the current step, saves a checkpoint and exits with status 130 (Ctrl-C) or
-143 (SIGTERM); ``--resume`` goes on. A bad training image met mid-run saves the last finished step, then exits 2.
+Ctrl-C or SIGTERM ends the current step, saves a checkpoint and exits with status 130 (Ctrl-C) or 143 (SIGTERM);
+``--resume`` goes on (under torchrun too: every rank stops after the same step, rank 0 saves). A bad training image met mid-run saves the last finished step, then exits 2.
 A second run on a live run's ``output_dir`` (also ``--resume``) is refused (exit 2): the folder is locked.
 """
 
