@@ -13,6 +13,7 @@ of :mod:`spsr_lib.train.ablation_budget` derives from them; the structure profil
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -85,8 +86,11 @@ def aggregate(args, argv: list[str]) -> Path:
     d = variants.get("spsr", {})
     trained = [c for c in d.get("checkpoints", []) if c["step"] > 0]
     if trained and urban:
-        last = trained[-1]
-        per_step = last["train_seconds"] / max(last["step"], 1)
+        # seconds per step: the median logged sec_per_it of (b), (c), (d) (Trainer start-ups excluded), and the
+        # machine's load beside it (a shared CPU makes every timing slower)
+        per_step = float(np.median([r["sec_per_it"] for name in args.variants for r in _records(args, name)
+                                    if r.get("sec_per_it")] or [trained[-1]["train_seconds"] / trained[-1]["step"]]))
+        doc["load_average"] = [round(x, 2) for x in os.getloadavg()]
         # the pilot's evaluation speed (seconds per scored SR pixel) times the full run's pixels, per pair
         pix = sum(c.get("eval_seconds", 0) for c in trained) / max(1, sum(_pilot_pixels(args) for _ in trained))
         doc["budget"] = suggest_budget(d["checkpoints"], d["curves"], urban, p["steps"], per_step,
@@ -95,6 +99,13 @@ def aggregate(args, argv: list[str]) -> Path:
     atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
     atomic_write_text(out.with_suffix(".md"), markdown(doc))
     return out
+
+
+def _records(args, name: str) -> list[dict]:
+    from spsr_lib.train.log import read_metrics
+
+    path = args.work / name / f"seed{args.p['seeds'][0]}" / "metrics.jsonl"
+    return read_metrics(path) if path.is_file() else []
 
 
 def _pilot_pixels(args) -> int:
@@ -139,6 +150,8 @@ def markdown(doc: dict) -> str:
     b = doc.get("budget")
     lines.append(f"**Suggested budget: {b['steps']} steps per pair** ({b['why']}); expected wall time of the full "
                  f"run: {b['wall_hours']} h for {b['pairs']} pairs on {b['jobs']} jobs at {b['seconds_per_step']:.2f} "
-                 f"s/step and {b['eval_seconds_per_pair'] / 60:.0f} min of evaluation per pair." if b else
+                 f"s/step and {b['eval_seconds_per_pair'] / 60:.0f} min of evaluation per pair (an upper bound: the "
+                 f"pilot's evaluations include their start-up; load average {doc.get('load_average')} while it ran)."
+                 if b else
                  "No budget yet: (d) has no trained checkpoint on an Urban100 set.")
     return "\n".join(lines) + "\n"

@@ -63,7 +63,8 @@ PROFILES: dict[str, dict] = {
 PILOT = dict(PROFILES["structure"], steps=300, every=50, seeds=[1], variants=["esrgan", "grad_loss", "spsr"],
              eval=[("Set5", {}), ("Urban100", {"first": 10, "crop": 192,
                                                "label_suffix": ", centred 192-px crops"})],
-             eval_note="pilot: Set5 whole; the first 10 images of Urban100 (026–075), centred 192-px HR crops",
+             eval_note="pilot: Set5 whole; Urban100 (026–075) as its label states (default: the first 10 images, "
+                       "centred 192-px HR crops)",
              keep_sr=())
 PROFILES["pilot"] = PILOT
 
@@ -88,4 +89,4 @@ def with_eval_options(p: dict, bsd100: int | None, urban_first: int | None, urba
                 ([f"its first {urban_first} images"] if urban_first else [])
                 + ([f"centred {urban_crop}-px HR crops"] if urban_crop else [])))
         sets.append((name, opts))
-    return dict(p, eval=sets, eval_note=p["eval_note"] + "; subset: " + "; ".join(notes))
+    return dict(p, eval=sets, eval_note=p["eval_note"] + "; set on the command line: " + "; ".join(notes))

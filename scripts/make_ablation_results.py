@@ -206,7 +206,9 @@ def run_pair(args, variant: Variant, seed: int) -> None:
         return
     base = stage1(args, variant.backbone)
     seconds, model = fit(pair_config(args, variant, seed, run, p["steps"]), generator_factory(variant, base, arch))
+    t0 = time.perf_counter()
     ev = evaluate_model(args, model, variant.name, run)
+    eval_seconds = round(time.perf_counter() - t0, 1)
     crops = []  # written to run/crops/<image>.png
     for image, set_name in p["showcase"].items():
         item = showcase(set_name, image)
@@ -218,6 +220,7 @@ def run_pair(args, variant: Variant, seed: int) -> None:
     train = read_metrics(run / "metrics.jsonl")
     curves = {k: [r.get(k) for r in train] for k in train[0] if k == "step" or k.startswith("l_")} if train else {}
     result = {"variant": variant.name, "seed": seed, "steps": p["steps"], "train_seconds": round(seconds, 1),
+              "eval_seconds": eval_seconds,
               "params": sum(q.numel() for q in model.parameters()), "overrides": cfg_overrides(args, variant),
               "start_gap_grey_levels": gap, "evaluation": ev, "curves": curves, "crops": crops}
     atomic_write_text(run / "result.json", json.dumps(result) + "\n")

@@ -148,3 +148,28 @@ def test_fast_profile_results_resume_and_aggregate(script, data, tmp_path):
     with pytest.raises(SystemExit, match="srresnet pre-train has not run"):
         script.main([*argv, "--only", "srresnet_esrgan:1"])
     assert not (work / "srresnet_esrgan" / "seed1").exists()
+
+
+def test_profiles_and_subset_labels(script, tmp_path, shared_data):
+    """structure is the default (second edition, its own results folder); --pilot is (b)/(c)/(d), one seed; a
+    subset of Urban100 (026–075) is named as such, crops included, and never as "Urban100"."""
+    from ablation_eval import eval_folders
+
+    args = script.parse_args(["--work", str(tmp_path)])
+    assert args.profile == "structure" and args.out == REPO / "data" / "ablation_results_v2"
+    assert args.p["residual"] == "bicubic" and args.p["fusion_init"] == "identity_branch"
+    assert args.base_config == REPO / "configs" / "structure_x4.yaml" and args.p["seeds"] == [1, 2, 3]
+    assert script.arch_of(args.p).rrdb == (24, 8, 12)
+    assert [n for n, _ in args.p["eval"]] == ["Set5", "Set14", "BSD100", "Urban100"]
+    pilot = script.parse_args(["--pilot", "--work", str(tmp_path)])
+    assert pilot.variants == ["esrgan", "grad_loss", "spsr"] and pilot.p["seeds"] == [1] and pilot.p["every"] == 50
+    assert pilot.out == REPO / "data" / "ablation_results_v2" / "pilot"
+    assert script.parse_args(["--profile", "cpu"]).out == REPO / "data" / "ablation_results"
+    if not (shared_data / "benchmarks" / "Urban100").is_dir():
+        pytest.skip("no Urban100 (026–075) in ../shared")
+    sub = script.parse_args(["--work", str(tmp_path), "--urban100-first", "3", "--urban100-crop", "64",
+                             "--bsd100", "2"])
+    labels = [lab for _, lab in eval_folders(sub.work, sub.p)]
+    assert labels[0] == "Set5" and labels[2].startswith("BSD100 (")
+    assert labels[3] == "Urban100 (026–028), centred 64-px crops"
+    assert "Urban100 (026–075): its first 3 images, centred 64-px HR crops" in sub.p["eval_note"]
