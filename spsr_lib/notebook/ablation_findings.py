@@ -84,6 +84,20 @@ def _branch_lines(doc: dict) -> list[str]:
     return out
 
 
+def _crop_lines(doc: dict) -> list[str]:
+    """The crops chosen by rule (``rule_crops`` of the results file): which variant is closer on each tile."""
+    rc = doc.get("rule_crops")
+    if not rc or not rc.get("tiles"):
+        return []
+    known = [t for t in rc["tiles"] if t["better"] in doc["results"]]
+    tiles = "; ".join(f"{t['image']} at ({t['top']}, {t['left']}): {label(doc, t['better'])} closer to M(HR) "
+                      f"(gradient L1 (b) {t['grad_l1'].get('esrgan', float('nan')):.4f}, (d) "
+                      f"{t['grad_l1'].get('spsr', float('nan')):.4f})" for t in known)
+    wins = sum(t["better"] == "spsr" for t in known)
+    return ["", f"**Crops chosen by rule** (`{rc['folder']}/`, {rc['set']}; {rc['rule']}; {rc['from']}): (d) is the "
+                f"closer on {wins} of {len(known)} tiles. {tiles}."]
+
+
 def _paper_rows(doc: dict) -> list[str]:
     """Table 1's ESRGAN and SPSR LPIPS/PSNR beside the kit's (b) and (d) on the sets both have."""
     table = paper_table.paper_table1()
@@ -160,6 +174,7 @@ def findings(doc: dict) -> str:
     lines += [f"- Is every GAN-stage RRDBNet variant ((b)–(d)) at a phase index of at most 1.4? {phase}.", "",
               "**Did the gradient branch train?**", ""]
     lines += _branch_lines(doc) or ["- No branch variant in this file."]
+    lines += _crop_lines(doc)
     lines += ["", "**Each component against the paper** (all sets of this file; LPIPS, gradient L1 and DISTS counted "
               "separately):", ""]
     lines += [x for key, new, base in CLAIMS if (x := _component_line(doc, key, new, base))]

@@ -135,3 +135,17 @@ def test_the_committed_first_edition_still_reads():
     assert "Set14 (d) 0.38754 vs (c) 0.37213: gap -0.01541 (worse beyond the noise" in verdict
     assert "Best LPIPS among RRDBNet (a)–(d)" in verdict and "Best LPIPS among SRResNet (e)/(f)" in verdict
     assert "Urban100" in ar.markdown(doc)  # the questions say Urban100 (026–075) was not measured
+
+
+def test_the_crops_chosen_by_rule_are_summed_up():
+    doc = second_edition()
+    assert "Crops chosen by rule" not in ar.what_this_shows(doc)  # none yet
+    tile = {"image": "img_030", "top": 4, "left": 100, "size": 96, "score": 0.01,
+            "grad_l1": {"esrgan": 0.050, "grad_loss": 0.049, "spsr": 0.040}, "better": "spsr"}
+    doc["rule_crops"] = {"folder": "rule_crops", "set": URBAN, "rule": "the rule", "from": "the median seeds",
+                         "tiles": [tile, {**tile, "image": "img_031", "better": "esrgan",
+                                          "grad_l1": {"esrgan": 0.030, "spsr": 0.045}}]}
+    text = ar.what_this_shows(doc)
+    assert "(d) is the closer on 1 of 2 tiles" in text
+    assert "img_030 at (4, 100): (d) closer to M(HR) (gradient L1 (b) 0.0500, (d) 0.0400)" in text
+    assert "img_031 at (4, 100): (b) closer to M(HR)" in text
