@@ -1,20 +1,24 @@
 #!/usr/bin/env python
-"""Build the course notebooks from their sources, optionally execute them, and keep them clean.
+"""Build the course notebooks from their jupytext sources, optionally execute them, and keep them clean.
 
-The notebooks in ``notebooks/`` are generated from percent-format sources in ``notebooks/src/``
-(``# %%`` starts a code cell, ``# %% [markdown]`` a markdown cell whose lines start with ``#``; the
-format jupytext and VS Code read), so they are reviewed and edited as plain Python.
+Every notebook in ``notebooks/`` is paired (jupytext) with a percent-format source in ``notebooks/src/``: a
+jupytext header, then ``# %%`` for a code cell and ``# %% [markdown]`` for a markdown cell; cell metadata goes on
+the marker, e.g. ``# %% tags=["nbval-ignore-output"]`` or ``# %% jupyter={"source_hidden": true}`` (a collapsed
+cell). The first cell of every source is a banner naming the source file. Edit the source (or the notebook in a
+JupyterLab with jupytext, which saves both; ``jupytext --sync notebooks/NN_*.ipynb`` pairs them by hand), then
+rebuild:
 
     python scripts/build_notebooks.py                 # rebuild all notebooks (no outputs)
     python scripts/build_notebooks.py --execute       # rebuild and run them in laptop mode (the committed outputs)
     python scripts/build_notebooks.py --execute 03    # only notebooks whose name starts with 03
     python scripts/build_notebooks.py --execute --fast   # SPSR_FAST=1 (what nbval runs; do not commit these)
     python scripts/build_notebooks.py --execute --full   # SPSR_FULL=1 (the paper's config, the full ablation)
-    python scripts/build_notebooks.py --check         # do the committed notebooks match their sources?
+    python scripts/build_notebooks.py --check         # cells equal their sources', banner present, outputs stored
 
-The three modes are stated at the top of every notebook: fast (``SPSR_FAST=1``, CI, seconds), laptop (the
-default: real-size images, the shipped demo weights and the committed ablation results, minutes on a 2-core
-CPU) and full (``SPSR_FULL=1``). The committed outputs come from the laptop mode.
+The modes are stated in every notebook's collapsed "About this notebook" cell: fast (``SPSR_FAST=1``, CI,
+seconds), laptop (the default: real-size images, the shipped demo weights and the committed ablation results,
+minutes on a 2-core CPU) and full (``SPSR_FULL=1``); notebook 04 adds gpu-short (``SPSR_GPU_SHORT=1``). The
+committed outputs come from the laptop mode.
 
 Executed notebooks are cleaned before they are written: kernelspec ``python3``, no timing metadata, the
 widget state kept (nbclient's ``store_widget_state``, pruned to the widgets the outputs show) so JupyterLab
@@ -25,8 +29,8 @@ output contains an absolute path of this machine.
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -37,36 +41,48 @@ REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks"
 SRC_DIR = NB_DIR / "src"
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
-CELL_MARK = re.compile(r"^# %%(?:\s*\[(markdown|md)\])?\s*$")
+PAIRING = "ipynb,src//py:percent"  # notebooks/NN.ipynb <-> notebooks/src/NN.py
+KEEP_CELL_METADATA = ("tags", "jupyter", "lines_to_next_cell")  # what jupytext writes on a cell marker
 
 
-def parse_source(text: str) -> list[tuple[str, str]]:
-    """``[(kind, source)]`` from a percent-format file; text before the first marker is ignored."""
-    cells: list[tuple[str, list[str]]] = []
-    for line in text.splitlines():
-        m = CELL_MARK.match(line)
-        if m:
-            cells.append(("markdown" if m.group(1) else "code", []))
-        elif cells:
-            cells[-1][1].append(line)
-    out = []
-    for kind, lines in cells:
-        if kind == "markdown":
-            lines = [re.sub(r"^# ?", "", ln) for ln in lines]
-        src = "\n".join(lines).strip("\n")
-        if src.strip():
-            out.append((kind, src))
-    return out
+def banner(src: Path) -> str:
+    """The first markdown cell of every notebook: where its source is."""
+    rel = src.relative_to(NB_DIR).as_posix()
+    return (f"*This notebook is built from [`notebooks/{rel}`]({rel}) (jupytext, percent format) by "
+            "`scripts/build_notebooks.py`; edit the source, or this notebook in a JupyterLab with jupytext (it "
+            "saves both), and rebuild.*")
+
+
+def read_source(src: Path) -> nbformat.NotebookNode:
+    """The notebook a percent-format source describes (jupytext), with stable cell ids and the kit's metadata."""
+    import jupytext
+
+    nb = jupytext.read(src, fmt="py:percent")
+    nb = nbformat.from_dict(nb)
+    stem = src.stem[:2]
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"nb{stem}-{i:02d}"  # stable ids: clean diffs on rebuild
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in KEEP_CELL_METADATA}
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def cell_key(cell) -> tuple:
+    """What a notebook cell must share with its source cell: kind, text, tags and collapsed state."""
+    meta = cell.get("metadata", {})
+    return (cell["cell_type"], cell["source"], tuple(meta.get("tags", ())), json.dumps(meta.get("jupyter", {})))
 
 
 def build(src: Path) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    stem = src.stem[:2]
-    for i, (kind, text) in enumerate(parse_source(src.read_text(encoding="utf-8"))):
-        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
-        nb.cells.append(make(text, id=f"nb{stem}-{i:02d}"))  # stable ids: clean diffs on rebuild
-    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": {"name": "python"}}
+    nb = read_source(src)
+    nb.metadata = notebook_metadata()
     return nb
+
+
+def notebook_metadata() -> dict:
+    return {"jupytext": {"formats": PAIRING}, "kernelspec": dict(KERNELSPEC),
+            "language_info": {"name": "python", "pygments_lexer": "ipython3"}}
 
 
 def _abs_path_patterns() -> list[str]:
@@ -133,8 +149,7 @@ def clean(nb: nbformat.NotebookNode) -> list[str]:
         keep, _ = reachable_models(nb)
         state = widgets[WIDGET_STATE]
         state["state"] = {k: v for k, v in state["state"].items() if k in keep}
-    nb.metadata = {"kernelspec": dict(KERNELSPEC),
-                   "language_info": {"name": "python", "pygments_lexer": "ipython3"}}
+    nb.metadata = notebook_metadata()
     if widgets and widgets[WIDGET_STATE]["state"]:
         nb.metadata["widgets"] = widgets
     leaks = []
@@ -192,7 +207,8 @@ def sources(prefixes: list[str]) -> list[Path]:
 
 
 def check(paths: list[Path]) -> int:
-    """0 when every notebook's cells equal its source's cells (outputs are not compared)."""
+    """0 when every notebook's cells equal its source's (kind, text, tags, collapsed state), its first cell names
+    its source, and it was executed (every code cell run, the run-info line stamped)."""
     bad = 0
     for src in paths:
         target = NB_DIR / f"{src.stem}.ipynb"
@@ -200,11 +216,24 @@ def check(paths: list[Path]) -> int:
             print(f"{target.relative_to(REPO)}: missing; run scripts/build_notebooks.py --execute")
             bad += 1
             continue
-        have = [(c.cell_type, c.source) for c in nbformat.read(target, as_version=4).cells]
-        want = parse_source(src.read_text(encoding="utf-8"))
-        if have != want:
-            print(f"{target.relative_to(REPO)}: out of date with {src.relative_to(REPO)}; rebuild it")
-            bad += 1
+        nb = nbformat.read(target, as_version=4)
+        problems = []
+        if [cell_key(c) for c in nb.cells] != [cell_key(c) for c in read_source(src).cells]:
+            problems.append(f"out of date with {src.relative_to(REPO)}; rebuild it")
+        first = nb.cells[0] if nb.cells else {}
+        if first.get("cell_type") != "markdown" or f"notebooks/src/{src.name}" not in first.get("source", ""):
+            problems.append(f"its first cell is not the banner naming notebooks/src/{src.name}")
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        if not code or any(c.execution_count is None for c in code):
+            problems.append("has cells without outputs; run scripts/build_notebooks.py --execute")
+        elif not any(" mode | " in o.get("text", "") and "whole notebook" in o.get("text", "")
+                     for c in code for o in c.outputs):
+            problems.append("no stamped run-info line; run scripts/build_notebooks.py --execute")
+        if nb.metadata.get("jupytext", {}).get("formats") != PAIRING:
+            problems.append(f"not paired with its source (metadata jupytext.formats != {PAIRING!r})")
+        for p in problems:
+            print(f"{target.relative_to(REPO)}: {p}")
+        bad += bool(problems)
     return 1 if bad else 0
 
 

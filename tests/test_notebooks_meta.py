@@ -58,7 +58,8 @@ def test_the_six_notebooks_exist():
 def test_metadata_is_clean(path):
     nb = _nb(path)
     assert nb["metadata"]["kernelspec"] == {"display_name": "Python 3", "language": "python", "name": "python3"}
-    assert set(nb["metadata"]) <= {"kernelspec", "language_info", "widgets"}, "extra metadata left in"
+    assert set(nb["metadata"]) <= {"kernelspec", "language_info", "widgets", "jupytext"}, "extra metadata left in"
+    assert nb["metadata"]["jupytext"] == {"formats": "ipynb,src//py:percent"}, "not paired with its source"
     for cell in nb["cells"]:
         assert not set(cell.get("metadata", {})) & {"execution", "collapsed", "scrolled"}, cell.get("id")
     for model in nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {}).values():
@@ -107,21 +108,38 @@ def test_committed_with_outputs_and_no_errors(path):
         assert not errors, f"{path.name}: an error on stderr in {_src(c)[:60]!r}"
 
 
+def _tags(cell: dict) -> list[str]:
+    return cell.get("metadata", {}).get("tags", [])
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_course_conventions(path):
     nb = _nb(path)
-    intro = _src(nb["cells"][0])
-    assert nb["cells"][0]["cell_type"] == "markdown" and "What you will learn" in intro and "Paper" in intro
+    banner, intro = _src(nb["cells"][0]), _src(nb["cells"][1])
+    assert nb["cells"][0]["cell_type"] == "markdown" and f"notebooks/src/{path.stem}.py" in banner, "no source banner"
+    assert nb["cells"][1]["cell_type"] == "markdown" and "What you will learn" in intro and "Paper" in intro
+    about = [c for c in nb["cells"] if c["cell_type"] == "markdown" and "<summary>About this notebook" in _src(c)]
+    assert len(about) == 1 and "<details>" in _src(about[0]), "one collapsed 'About this notebook' cell"
     code = [_src(c) for c in _code_cells(nb)]
-    assert any('os.environ.get("SPSR_FAST")' in s for s in code), "fast mode switch missing"
-    assert any(s.lstrip().startswith("# NBVAL_CHECK_OUTPUT") for s in code), "no deterministic checked cell"
+    assert any('os.environ.get("SPSR_FAST")' in s or "training_run.course_mode()" in s for s in code), \
+        "fast mode switch missing"
+    assert any("nbval-check-output" in _tags(c) for c in _code_cells(nb)), "no deterministic checked cell"
+    assert not any("NBVAL_" in s for s in code), "nbval markers belong in cell tags, not in the student's code"
+    assert any(c["cell_type"] == "markdown" and "Exercise" in _src(c) for c in nb["cells"]), "no exercise"
+    solutions = [c for c in _code_cells(nb) if "solution" in _tags(c)]
+    assert solutions and all(c["metadata"].get("jupyter", {}).get("source_hidden") for c in solutions), \
+        "every exercise has its solution in a collapsed cell (tag 'solution')"
     for cell, src in zip(_code_cells(nb), code):
         mimes = [m for o in cell["outputs"] for m in o.get("data", {})]
         if WIDGET_MIME in mimes or "compare_slider(" in src:
-            assert src.lstrip().startswith("# NBVAL_IGNORE_OUTPUT"), f"widget cell not ignored: {src[:60]}"
+            assert "nbval-ignore-output" in _tags(cell), f"widget cell not ignored: {src[:60]}"
             assert "image/png" in mimes, f"widget cell without its static figure: {src[:60]}"
+            shown = "".join(_text(o.get("data", {}).get("text/markdown", "")) + _text(o.get("text", ""))
+                            for o in cell["outputs"])
+            assert "stored picture" in shown, f"widget without its line on the stored picture: {src[:60]}"
         # notebooks use the public API only: no private modules, no path hacks into the repository
         assert not re.search(r"spsr_lib(\.\w+)*\._(?!_)|sys\.path", src), src[:80]
+    assert "../shared" not in json.dumps(nb["cells"]), "users have no ../shared: data comes via `spsr data`"
 
 
 def test_notebooks_match_their_sources(capsys):
@@ -129,11 +147,43 @@ def test_notebooks_match_their_sources(capsys):
     assert builder.check(builder.sources([])) == 0, capsys.readouterr().out
 
 
-def test_percent_parser_round_trip():
+def test_jupytext_sources_keep_cell_tags_and_collapsed_cells(tmp_path):
+    """A marker such as ``# %% tags=[...]`` starts a cell with those tags (the hand parser merged it into the
+    previous cell); ``jupyter={"source_hidden": true}`` collapses it; the banner comes first."""
     builder = _load_builder()
-    text = "header\n# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n\n# %%\n# NBVAL_CHECK_OUTPUT\nprint(x)\n"
-    assert builder.parse_source(text) == [("markdown", "# Title\n\ntext"), ("code", "x = 1"),
-                                          ("code", "# NBVAL_CHECK_OUTPUT\nprint(x)")]
+    src = tmp_path / "notebooks" / "src" / "07_x.py"
+    src.parent.mkdir(parents=True)
+    src.write_text('# %% [markdown]\n# banner\n\n# %% [markdown]\n# # Title\n#\n# text\n\n# %%\nx = 1\n\n\n'
+                   '# %% tags=["nbval-check-output"]\nprint(x)\n\n# %% tags=["solution"] jupyter={"source_hidden": true}'
+                   '\ny = 2\n', encoding="utf-8")
+    nb = builder.build(src)
+    assert [(c.cell_type, c.source) for c in nb.cells] == [("markdown", "banner"), ("markdown", "# Title\n\ntext"),
+                                                          ("code", "x = 1"), ("code", "print(x)"), ("code", "y = 2")]
+    assert nb.cells[3].metadata["tags"] == ["nbval-check-output"]
+    assert nb.cells[4].metadata["jupyter"] == {"source_hidden": True} and nb.cells[4].metadata["tags"] == ["solution"]
+    assert [c.id for c in nb.cells] == [f"nb07-{i:02d}" for i in range(5)]
+
+
+def test_check_wants_outputs_and_the_banner(tmp_path, monkeypatch, capsys):
+    import nbformat
+
+    builder = _load_builder()
+    monkeypatch.setattr(builder, "NB_DIR", tmp_path)
+    monkeypatch.setattr(builder, "REPO", tmp_path)
+    src = tmp_path / "src" / "07_x.py"
+    src.parent.mkdir()
+    src.write_text("# %% [markdown]\n# built from notebooks/src/07_x.py\n\n# %%\n# run info\nprint(1)\n")
+    nb = builder.build(src)
+    nbformat.write(nb, tmp_path / "07_x.ipynb")
+    assert builder.check([src]) == 1 and "without outputs" in capsys.readouterr().out
+    nb.cells[1].execution_count = 1
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                  text="spsr-kit 0 | laptop mode | x | whole notebook 3 s\n")]
+    nbformat.write(nb, tmp_path / "07_x.ipynb")
+    assert builder.check([src]) == 0, capsys.readouterr().out
+    nb.cells[0].source = "a banner naming nothing"
+    nbformat.write(nb, tmp_path / "07_x.ipynb")
+    assert builder.check([src]) == 1
 
 
 def test_public_imresize_stays_a_function_after_its_module_is_imported():

@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# *This notebook is built from [`notebooks/src/01_gradient_maps.py`](src/01_gradient_maps.py) (jupytext, percent format) by `scripts/build_notebooks.py`; edit the source, or this notebook in a JupyterLab with jupytext (it saves both), and rebuild.*
+
 # %% [markdown]
 # # 01 · Gradient maps: the structure SPSR preserves
 #
@@ -12,14 +28,18 @@
 # **Paper**: Sec. 3.1 (Eq. 1, the gradient map M(I) = ‖∇I‖₂) and Fig. 2; the losses built on it are
 # in Sec. 3.3 (notebook 03).
 #
-# **Modes** (the "run info" line below names the one that produced the stored outputs, and how long it took):
-# - `SPSR_FAST=1` (what `make test` and CI set): 128-px crops, seconds;
-# - the default, *laptop* mode: the whole photos at full size (camera and astronaut 512×512, chelsea
-#   448×300) and the shipped demo weights, about a minute on 2 CPU cores; the stored outputs come from it;
-# - `SPSR_FULL=1`: nothing heavier exists here, it is the laptop mode.
+# %% [markdown]
+# <details><summary>About this notebook (run modes, trust, CI): click to open</summary>
 #
-# JupyterLab draws the slider of section 6 from the file, without running anything, once the notebook is
-# trusted (`make lab` trusts the course; or `jupyter trust notebooks/*.ipynb`); GitHub shows the figure under it.
+# - **Modes.** The default *laptop* mode uses the whole photos at full size (camera and astronaut 512×512, chelsea
+#   448×300) and the shipped demo weights, about a minute on 2 CPU cores; the stored outputs come from it (the
+#   "run info" line names the mode, the machine and the wall time). `SPSR_FAST=1` (`make test`, CI) uses 128-px
+#   crops; `SPSR_FULL=1` is the laptop mode here.
+# - **Sliders.** JupyterLab draws the stored slider of section 6 once the notebook is trusted (`make lab`, or
+#   `jupyter trust notebooks/*.ipynb`); it moves once its cell has run. GitHub shows the static figure under it.
+# - **CI.** nbval re-runs the notebook in fast mode; cells tagged `nbval-check-output` must print what is stored.
+#
+# </details>
 
 # %%
 import os
@@ -27,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 from skimage import data
 
 import spsr_lib
@@ -57,8 +77,7 @@ print(spsr_lib.run_info(mode=MODE))
 # two-pixel-wide ridge; on a one-pixel line the line itself gets ~0 (its neighbours are equal) and
 # the two pixels beside it light up.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 step = torch.zeros(1, 1, 5, 6)
 step[..., 3:] = 1.0  # a vertical step edge between columns 2 and 3
 line = torch.zeros(1, 1, 5, 6)
@@ -102,17 +121,20 @@ for name, g in grads.items():
 tables.table(rows, index=f"{hr.shape[1]}x{hr.shape[0]} px", caption="gradient magnitude, mean over RGB")
 
 # %% [markdown]
-# A one-pixel line makes it concrete: its gradient peaks at 0.706 in HR and at about a third of that
-# after the ×4 round trip, spread over many pixels.
+# A one-pixel line makes it concrete: in HR its gradient peaks at 0.706 on the two pixels beside the line. The
+# cell prints the profile across the line before and after the ×4 round trip, and what is left of the peak.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 thin = np.full((64, 64, 3), 40, np.uint8)
 thin[:, 30] = 220  # a bright one-pixel vertical line
 thin_bic = spsr_lib.imresize(spsr_lib.imresize(thin, 1 / 4), 4)
 for name, img in {"HR": thin, "bicubic x4": thin_bic}.items():
     profile = spsr_lib.gradient_map(to_tensor(img))[0].mean(0)[32, 26:35]
     print(f"{name:11s} M across the line (columns 26-34):", np.round(profile.numpy(), 3))
+peaks = {k: spsr_lib.gradient_map(to_tensor(v))[0].mean(0)[32].max().item() for k, v in {"HR": thin, "bic": thin_bic}.items()}
+wide = (spsr_lib.gradient_map(to_tensor(thin_bic))[0].mean(0)[32] > peaks["bic"] / 2).sum().item()
+print(f"after the round trip the peak is {peaks['bic']:.3f}, {peaks['bic'] / peaks['HR']:.0%} of HR's {peaks['HR']:.3f} "
+      f"({peaks['HR'] / peaks['bic']:.1f}x lower), and {wide} pixels are above half of it (HR: 2)")
 
 # %%
 plots.show_images({"LR (nearest x4)": np.kron(lr, np.ones((4, 4, 1), np.uint8)),
@@ -135,8 +157,7 @@ x = to_tensor(hr)
 g1, g2 = spsr_lib.gradient_map(x, padding=1), spsr_lib.gradient_map(x, padding=2)
 print("input", tuple(x.shape), "| padding 1:", tuple(g1.shape), "| padding 2:", tuple(g2.shape))
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 h, w = x.shape[-2:]
 print("padding 1 keeps H x W:", tuple(g1.shape[-2:]) == (h, w), "| padding 2 gives (H+2) x (W+2):",
       tuple(g2.shape[-2:]) == (h + 2, w + 2))
@@ -153,8 +174,7 @@ print("top ring == sqrt(x[0]^2 + 1e-6):", torch.allclose(g2[..., 0, 1:-1], ring)
 # unsmoothed difference, which keeps small structures small. On natural images the two maps are
 # strongly correlated.
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 from scipy import ndimage
 
 
@@ -186,8 +206,9 @@ plots.show_images({"M(HR), SPSR": widgets.as_image(spsr_map(hr), vmax=0.5),
 # %% [markdown]
 # ## 6. HR, bicubic and SR gradient maps, with a slider
 #
-# An SR network that restores structure should produce an SR image whose gradient map looks like the
-# HR one: sharp, thin, continuous edges. Here the SR image comes from the kit's demo weights (or
+# An SR network that restores structure should produce an SR image whose gradient map is closer to the HR one
+# than the bicubic image's: sharper, thinner, continuous edges. The line under the figure measures how close each
+# map is, per photo, so the claim is checked rather than assumed. Here the SR image comes from the kit's demo weights (or
 # `SPSR_WEIGHTS=/path/to/spsr.pth`; an untrained network if neither is present, see notebook 00).
 # Use the **image** picker for other photos, the **A | B** slider to wipe, and **zoom** with
 # **zoom x / zoom y** to inspect a region.
@@ -214,11 +235,62 @@ for name, photo in photos.items():
     scenes[name] = {f"M({k})": widgets.as_image(spsr_lib.gradient_map(to_tensor(v)), vmax=0.5)
                     for k, v in versions.items()}
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 slider = widgets.compare_slider(scenes, left="M(SR)", right="M(HR)", position=0.5)
-display(slider.widget)
+slider.show()
 plots.side_by_side(scenes["astronaut"], center=eyes, size=n // 4);
+
+# %%
+# how far each gradient map is from M(HR), per photo (mean absolute difference; computed, not written by hand)
+rows = {}
+for name, versions in images.items():
+    g = {k: spsr_lib.gradient_map(to_tensor(v)) for k, v in versions.items()}
+    l1 = {f"M({k})": (g[k] - g["HR"]).abs().mean().item() for k in ("bicubic", "SR")}
+    rows[name] = {**{f"|{k} - M(HR)|": v for k, v in l1.items()}, "SR closer?": "yes" if l1["M(SR)"] < l1["M(bicubic)"] else "no"}
+display(tables.table(rows, index="photo", caption="gradient maps against M(HR), mean absolute difference"))
+closer = sum(r["SR closer?"] == "yes" for r in rows.values())
+display(Markdown(f"The SR image's gradient map is closer to M(HR) than the bicubic one's on {closer} of {len(rows)} "
+                 "photos. The demo model is small and briefly trained, so the gain is modest: in the crop its edges "
+                 "are sharper than bicubic's but not as thin as HR's."))
+
+# %% [markdown]
+# ## Exercise: write M(I) yourself
+#
+# Implement `my_gradient_map(x)` for a `1×3×H×W` tensor with `torch.nn.functional.conv2d`: two 3×3 kernels (the
+# horizontal and vertical central differences of section 1), applied to each channel separately (`groups=3`),
+# zero padding 1, then `sqrt(Ix² + Iy² + 1e-6)`. The check compares it with `spsr_lib.gradient_map` on the photo of
+# section 2. Leave it returning `None` and the check runs the hidden reference solution instead.
+
+# %%
+import torch.nn.functional as F  # noqa: E402
+
+
+def my_gradient_map(x: torch.Tensor) -> torch.Tensor:
+    """Your code here: M(x) for a 1x3xHxW tensor, with F.conv2d."""
+    return None
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+def gradient_map_solution(x: torch.Tensor) -> torch.Tensor:
+    """Reference solution (collapsed: click the three dots to expand it)."""
+    kx = torch.tensor([[0, 0, 0], [-1, 0, 1], [0, 0, 0]], dtype=x.dtype)  # I(x+1) - I(x-1), along the width
+    ky = kx.t()  # I(y+1) - I(y-1), along the height
+    weight = lambda k: k.expand(x.shape[1], 1, 3, 3)  # noqa: E731  one kernel per channel
+    ix = F.conv2d(x, weight(kx), padding=1, groups=x.shape[1])
+    iy = F.conv2d(x, weight(ky), padding=1, groups=x.shape[1])
+    return torch.sqrt(ix ** 2 + iy ** 2 + 1e-6)
+
+
+# %% tags=["nbval-check-output"]
+# check: your M(I) against the kit's (the reference solution when you have not written one)
+x = to_tensor(hr)
+mine = my_gradient_map(x)
+if mine is None:
+    print("my_gradient_map returns None: checking the reference solution instead (write yours and rerun)")
+    mine = gradient_map_solution(x)
+assert mine.shape == x.shape, f"shape {tuple(mine.shape)}, expected {tuple(x.shape)}"
+assert torch.allclose(mine, spsr_lib.gradient_map(x), atol=1e-6), "values differ from spsr_lib.gradient_map"
+print("checked: equal to spsr_lib.gradient_map on the photo of section 2, every pixel and channel")
 
 # %% [markdown]
 # ## Summary

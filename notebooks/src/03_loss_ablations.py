@@ -1,3 +1,19 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,src//py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# *This notebook is built from [`notebooks/src/03_loss_ablations.py`](src/03_loss_ablations.py) (jupytext, percent format) by `scripts/build_notebooks.py`; edit the source, or this notebook in a JupyterLab with jupytext (it saves both), and rebuild.*
+
 # %% [markdown]
 # # 03 · Loss ablations: what each term of SPSR adds
 #
@@ -14,19 +30,22 @@
 # **Paper**: Sec. 3.3 (Eqs. 4-9, the losses), Sec. 3.2 (the gradient branch in other networks), Sec. 4.4 and
 # Table 3 (ablation study).
 #
-# **Modes** (the "run info" line below names the one that produced the stored outputs, and how long it took).
-# Training eighteen networks is expensive, so the experiment is run by `scripts/make_ablation_results.py`,
-# which writes `data/ablation_results/ablation_results.json`; sections 2-7 of every mode read that committed
-# file (set `SPSR_ABLATION_RESULTS=/path/to/ablation_results.json` to read another run's file).
-# - `SPSR_FAST=1` (what `make test` and CI set): also runs the experiment's code live on tiny networks for a
-#   few steps and one seed (section 8): a mechanics check whose numbers mean nothing; about a minute;
-# - the default, *laptop* mode: the committed results only (tables, bars, curves, crops, slider, verdict),
-#   no training; well under a minute; the stored outputs come from it;
-# - `SPSR_FULL=1`: also reruns the whole experiment live (`--jobs 2`: about two hours on 2 CPU cores; build
-#   with `scripts/build_notebooks.py --execute 03 --full --timeout 10000`).
+# %% [markdown]
+# <details><summary>About this notebook (run modes, trust, CI): click to open</summary>
 #
-# JupyterLab draws the slider of section 6 from the file, without running anything, once the notebook is
-# trusted (`make lab` trusts the course; or `jupyter trust notebooks/*.ipynb`); GitHub shows the figure under it.
+# - **The experiment is committed.** Training eighteen networks is expensive, so `scripts/make_ablation_results.py`
+#   runs it and writes `data/ablation_results/ablation_results.json`; sections 2-7 of every mode read that file
+#   (`SPSR_ABLATION_RESULTS=/path/to/ablation_results.json` reads another run's).
+# - **Modes.** The default *laptop* mode shows the committed results only (no training, well under a minute); the
+#   stored outputs come from it (see the "run info" line). `SPSR_FAST=1` (`make test`, CI) also runs the
+#   experiment's code live on tiny networks for a few steps and one seed (section 8: a mechanics check whose
+#   numbers mean nothing). `SPSR_FULL=1` reruns the whole experiment live (`--jobs 2`: about two hours on 2 CPU
+#   cores; build with `scripts/build_notebooks.py --execute 03 --full --timeout 10000`).
+# - **Sliders.** JupyterLab draws the stored slider of section 6 once the notebook is trusted (`make lab`); it moves
+#   once its cell has run. GitHub shows the static figure under it.
+# - **CI.** nbval re-runs the notebook in fast mode; cells tagged `nbval-check-output` must print what is stored.
+#
+# </details>
 
 # %%
 import os
@@ -35,6 +54,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 from IPython.display import Markdown, display
 
@@ -67,8 +87,7 @@ print(spsr_lib.run_info(mode=MODE))
 # key of the training config; a weight of 0 switches the term off and skips the network it needs.
 # The defaults are the official weights:
 
-# %%
-# NBVAL_CHECK_OUTPUT
+# %% tags=["nbval-check-output"]
 cfg = spsr_lib.load_config()  # no file: the paper's configuration
 for term in ("pixel", "perceptual", "gan", "gradient_pixel", "gradient_gan", "branch_pixel"):
     entry = getattr(cfg.loss, term)
@@ -199,9 +218,11 @@ if doc is not None:
 # ## 6. Crops, differences and a slider
 #
 # The same centred region of each variant's output on two structure showcases, the wing veins of Set5's
-# butterfly and the stripes of Set14's zebra (outputs of the median seed). Look at the edges: GAN training
-# tends to bend, break or invent them; the gradient losses and the branch are there to keep them straight and
-# continuous. Under each crop, its difference from HR (one colour scale per figure: darker is closer).
+# butterfly and the stripes of Set14's zebra (outputs of the median seed). GAN training tends to bend, break or
+# invent edges; the gradient losses and the branch are there to keep them straight and continuous. Under each
+# crop, its difference from HR (one colour scale per figure: darker is closer). The line after the figures says,
+# from the pixels, how much the crops of the GAN variants differ from each other: at this budget the answer
+# decides whether there is anything to see.
 
 # %%
 def load_crops(doc: dict, folder: Path) -> dict[str, dict]:
@@ -227,18 +248,39 @@ if doc is not None:
         plots.show_images(crops, ncols=4, panel=2.4)
         plots.difference_crops(crops, reference="HR", size=64, panel=2.4)
 
+# %%
+# how different the GAN variants' crops are from each other and from (a), in grey levels (computed from the pixels)
+if doc is not None:
+    gan = [k for k in next(iter(scenes.values())) if k[:3] in ("(b)", "(c)", "(d)")]
+    lines, all_diffs = [], [0.0]
+    for image, crops in scenes.items():
+        pairs = [(a, b) for i, a in enumerate(gan) for b in gan[i + 1:] if a in crops and b in crops]
+        diffs = {f"{a[:3]} vs {b[:3]}": np.abs(crops[a].astype(float) - crops[b].astype(float)).mean() for a, b in pairs}
+        all_diffs += list(diffs.values())
+        to_l1 = np.mean([np.abs(crops[g].astype(float) - crops[next(k for k in crops if k.startswith("(a)"))]
+                                .astype(float)).mean() for g in gan if g in crops])
+        lines.append(f"- {image}: " + ", ".join(f"{k} {v:.2f}" for k, v in diffs.items())
+                     + f"; the GAN variants against (a) L1: {to_l1:.2f} on average")
+    largest = max(all_diffs)
+    display(Markdown("Mean absolute difference between crops, grey levels (0-255):\n" + "\n".join(lines) + "\n\n"
+                     + (f"(b), (c) and (d) differ by at most {largest:.2f} grey levels: **to the eye their crops are the "
+                        "same**, so there is no edge to point at; the GAN stage as a whole (against (a)) is what the "
+                        "crops show, and the tables above are where (b), (c) and (d) can be told apart, if at all. "
+                        "The paper's Fig. 7 shows visible differences after 5×10⁵ steps; these runs are "
+                        f"{doc['steps']} steps." if largest < 3 else
+                        f"(b), (c) and (d) differ by up to {largest:.2f} grey levels: compare their edges above.")))
+
 # %% [markdown]
 # Drag the slider to wipe between (d) full SPSR (left) and (b) ESRGAN's losses (right), the pair the paper's
 # ablation is about; the image picker switches between the two crops. The static figure under it is the same
 # wipe at the middle.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 if doc is not None:
     left, right = "(d) spsr", "(b) esrgan"
     first = next(iter(scenes))
     slider = widgets.compare_slider(scenes, left=left, right=right, position=0.5)
-    display(slider.widget)
+    slider.show()
     plots.wipe_figure(scenes[first][left], scenes[first][right], position=0.5,
                       labels=(f"{left} ({first})", right))
 
@@ -256,6 +298,48 @@ if doc is not None:
     display(Markdown(ablation_report.verdict(doc)))
 
 # %% [markdown]
+# ## Exercise: when does a gap count?
+#
+# Write `counts(doc, a, b, metric, set_name)`: take the two variants' mean and seed standard deviation from
+# `doc["results"][name]["mean"][set_name][metric]` and `...["std"]...`, and return `True` when the means differ by
+# more than twice the larger of the two standard deviations (the rule of section 4). Before running: of the steps
+# (b) vs (a), (c) vs (b), (d) vs (c) and (f) vs (e), which do you expect to count on LPIPS? The check compares your
+# function with the hidden reference on every step, set and metric, then prints the table. Leave `counts`
+# returning `None` to see the reference's answers.
+
+# %%
+def counts(doc, a, b, metric, set_name):
+    """Your code here: True when |mean(a) - mean(b)| > 2 * max(std(a), std(b))."""
+    return None
+
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+def counts_solution(doc, a, b, metric, set_name):
+    """Reference solution (collapsed: click the three dots to expand it)."""
+    ra, rb = doc["results"][a], doc["results"][b]
+    gap = abs(ra["mean"][set_name][metric] - rb["mean"][set_name][metric])
+    return bool(gap > 2 * max(ra["std"][set_name][metric], rb["std"][set_name][metric]))
+
+
+# %%
+# check: your rule against the reference on every ablation step (the reference alone when you wrote none)
+if doc is not None:
+    steps = [("esrgan", "l1"), ("grad_loss", "esrgan"), ("spsr", "grad_loss"), ("srresnet_guided", "srresnet_esrgan")]
+    steps = [(a, b) for a, b in steps if a in doc["results"] and b in doc["results"]]
+    rows, own = {}, counts(doc, *steps[0], "lpips", ablation_report.sets(doc)[0]) is not None
+    for set_name in ablation_report.sets(doc):
+        for a, b in steps:
+            for metric in ("lpips", "grad_l1"):
+                want = counts_solution(doc, a, b, metric, set_name)
+                if own:
+                    assert counts(doc, a, b, metric, set_name) == want, f"{a} vs {b}, {metric}, {set_name}: expected {want}"
+                rows.setdefault(f"{doc['results'][a]['label'][:3]} vs {doc['results'][b]['label'][:3]}", {})[
+                    f"{metric} {set_name}"] = "counts" if want else "noise"
+    print("checked: your rule agrees with the reference everywhere" if own else
+          "counts returns None: showing the reference solution's answers (write yours and rerun)")
+    display(tables.table(rows, index="step", caption="does the gap exceed 2x the larger seed std?"))
+
+# %% [markdown]
 # ## 8. Mechanics check (fast mode), and rerunning the experiment
 #
 # `scripts/make_ablation_results.py` trains the pairs through `spsr_lib.Trainer` and evaluates them with
@@ -268,8 +352,7 @@ if doc is not None:
 # - With `SPSR_FULL=1` it reruns the full experiment (`--jobs 2`) into `runs/`, and the tables and the
 #   verdict of the fresh file are shown below.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 args = ["--fast"] if FAST else ["--jobs", "2"]
 work, out_dir = Path("runs/ablation"), Path("runs/ablation_results")
 cmd = [sys.executable, "../scripts/make_ablation_results.py", *args, "--work", str(work), "--out", str(out_dir)]
@@ -296,6 +379,16 @@ if (FAST or FULL) and live_file.is_file():
                              caption=f"{set_name} ({what})", notes=[live["budget"]]))
     if FULL:
         display(Markdown(ablation_report.verdict(live)))
+
+# %% [markdown]
+# ## What this shows
+#
+# Computed from the committed results file (rerun the experiment and it changes with the numbers).
+
+# %%
+if doc is not None:
+    what_this_shows = getattr(ablation_report, "what_this_shows", None)
+    display(Markdown(what_this_shows(doc) if what_this_shows else ablation_report.verdict(doc)))
 
 # %% [markdown]
 # ## Summary
