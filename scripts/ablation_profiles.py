@@ -89,4 +89,7 @@ def with_eval_options(p: dict, bsd100: int | None, urban_first: int | None, urba
                 ([f"its first {urban_first} images"] if urban_first else [])
                 + ([f"centred {urban_crop}-px HR crops"] if urban_crop else [])))
         sets.append((name, opts))
-    return dict(p, eval=sets, eval_note=p["eval_note"] + "; set on the command line: " + "; ".join(notes))
+    # the profile's clauses about a set the command line changed give way to what it set
+    changed = (["BSD100"] if bsd100 is not None else []) + (["Urban100"] if urban_first or urban_crop else [])
+    kept = [c for c in p["eval_note"].split("; ") if not any(c.startswith(n) for n in changed)]
+    return dict(p, eval=sets, eval_note="; ".join(kept + [f"{n} (command line)" for n in notes]))

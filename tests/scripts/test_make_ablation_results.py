@@ -172,4 +172,5 @@ def test_profiles_and_subset_labels(script, tmp_path, shared_data):
     labels = [lab for _, lab in eval_folders(sub.work, sub.p)]
     assert labels[0] == "Set5" and labels[2].startswith("BSD100 (")
     assert labels[3] == "Urban100 (026–028), centred 64-px crops"
-    assert "Urban100 (026–075): its first 3 images, centred 64-px HR crops" in sub.p["eval_note"]
+    assert "Urban100 (026–075): its first 3 images, centred 64-px HR crops (command line)" in sub.p["eval_note"]
+    assert "BSD100: all 100" not in sub.p["eval_note"] and sub.p["eval_note"].startswith("whole images, fp32")
