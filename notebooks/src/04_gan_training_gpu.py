@@ -55,6 +55,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -64,6 +65,7 @@ from skimage import data
 
 import spsr_lib
 from spsr_lib import metrics, plots, widgets
+from spsr_lib.io.checkpoint import load_sr_model
 from spsr_lib.io.images import to_tensor
 from spsr_lib.notebook import training_run
 from spsr_lib.train.state import latest_state
@@ -185,8 +187,11 @@ probe_lr = spsr_lib.imresize(probe_hr, 1 / 4)
 
 
 def sample_grid(run_dir: Path, step: int, title: str = "SR"):
-    G = spsr_lib.load_generator(run_dir / "models" / "G_latest.safetensors")
-    res = spsr_lib.upscale(probe_lr, G, device="cpu" if FAST else "auto", return_gradients=True)
+    """The run's latest generator on the probe photo: SR, its gradient map, and the branch's map (stage 2 only)."""
+    G = load_sr_model(run_dir / "models" / "G_latest.safetensors")  # RRDBNet after stage 1, SPSRNet after stage 2
+    branch = hasattr(G, "grad_branch")
+    out = spsr_lib.upscale(probe_lr, G, device="cpu" if FAST else "auto", return_gradients=branch)
+    res = SimpleNamespace(sr=out.sr, grad_sr=out.grad_sr) if branch else SimpleNamespace(sr=out, grad_sr=None)
     near = np.kron(probe_lr, np.ones((4, 4, 1), np.uint8))
     grad = lambda img: widgets.as_image(spsr_lib.gradient_map(to_tensor(img)), vmax=0.5)  # noqa: E731
     shown = {"LR (nearest)": near, f"{title}, step {step}": res.sr, "HR": probe_hr}

@@ -179,10 +179,11 @@ def perceptual_trunk(cfg, download: bool) -> str:
     return "off (no VGG weights here)"
 
 
-def train_stage(stage: Stage, sample, total: int | None = None) -> dict:
+def train_stage(stage: Stage, sample, total: int | None = None, fresh: bool = True) -> dict:
     """Train ``stage`` in chunks of one checkpoint each (``resume=True`` continues exactly), redrawing the loss
     curves and ``sample(step)`` (a figure) in place after every chunk; stop at ``total`` steps (default the config's
-    ``train.niter``) or when the stage's wall-clock budget is spent. Returns the last logged values and the step."""
+    ``train.niter``) or when the stage's wall-clock budget is spent; ``fresh`` removes an earlier run of the same
+    folder first (a notebook run starts afresh). Returns the last logged values, the step and the seconds taken."""
     import matplotlib.pyplot as plt
     from IPython.display import display
 
@@ -192,6 +193,10 @@ def train_stage(stage: Stage, sample, total: int | None = None) -> dict:
     from spsr_lib.train.trainer import Trainer
 
     cfg, run_dir = stage.cfg, Path(stage.cfg.output_dir)
+    if fresh and run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
     total = total or cfg.train.niter
     views = [display(f"{stage.label}: {what} appear after the first checkpoint", display_id=True)
              for what in ("loss curves", "samples")]  # None outside IPython (a test): then shown as new outputs
