@@ -4,7 +4,8 @@ Stage 1 (``stage: psnr``, e.g. ``configs/psnr_x4.yaml``) pre-trains RRDBNet with
 (``stage: spsr``, e.g. ``configs/paper_x4.yaml``) trains SPSR with G, D and D_grad starting from
 ``train.pretrained``. Several processes: ``torchrun --nproc_per_node N -m spsr_lib train CONFIG``.
 Ctrl-C or SIGTERM ends the current step, saves a checkpoint and exits with status 130 (Ctrl-C) or 143 (SIGTERM);
-``--resume`` goes on (under torchrun too: every rank stops after the same step, rank 0 saves). A bad training image met mid-run saves the last finished step, then exits 2.
+``--resume`` goes on (under torchrun too: every rank stops after the same step, rank 0 saves). A bad training image met mid-run saves the last finished step, then exits 2
+(under torchrun too: every rank stops after the same step, rank 0 saves, prints the line and exits 2; the others exit 0).
 A second run on a live run's ``output_dir`` (also ``--resume``) is refused (exit 2): the folder is locked.
 """
 
@@ -26,12 +27,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from spsr_lib.train.config import load_config
+    from spsr_lib.train.stopping import DataStopped
     from spsr_lib.train.trainer import Trainer
 
     cfg = load_config(args.config, args.overrides)
     trainer = Trainer(cfg, device=args.device, resume=args.resume)
     try:
         trainer.fit()
+    except DataStopped as exc:
+        if not exc.quiet:
+            raise  # one line, exit 2
+        # torchrun, not rank 0: rank 0 prints the line and exits 2; a failed worker would make torchrun SIGTERM
+        # the others at once, rank 0 perhaps before its line is out
+        return 0
     finally:
         trainer.close()
     if trainer.interrupted:  # Ctrl-C / SIGTERM: the step ended and a checkpoint was saved

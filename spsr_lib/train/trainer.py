@@ -44,7 +44,7 @@ from spsr_lib.train.log import RunLogger
 from spsr_lib.train.resume import check_savable, resume_trainer
 from spsr_lib.train.run_dir import claim_run_dir, relock
 from spsr_lib.train.step import psnr_step, spsr_step
-from spsr_lib.train.stopping import SIGNAL_NAMES, agree_to_stop, checkpointed_batches, defer_stop_signals
+from spsr_lib.train.stopping import SIGNAL_NAMES, BatchFeed, agree_to_stop, defer_stop_signals
 from spsr_lib.train.warm_start import load_pretrained
 
 
@@ -250,10 +250,8 @@ class Trainer:
         restore_signals = defer_stop_signals(self)
         try:
             while self.step < cfg.train.niter and not self.stopped_early:
-                self.train_set.set_epoch(self.epoch)
-                self.sampler.set_epoch(self.epoch)
-                self.sampler.set_start(self.batch_in_epoch * self.local_batch)
-                for batch in checkpointed_batches(self):  # a data error saves the last step, then stops
+                feed = BatchFeed(self)  # this epoch's batches, one ahead; a data error saves the last step, then stops
+                for batch in feed:
                     self.step += 1
                     self.batch_in_epoch += 1
                     self._train_mode()
@@ -272,8 +270,10 @@ class Trainer:
                     if self.val_images and (self.step % cfg.logging.val_freq == 0 or self.step == cfg.train.niter):
                         self.validate()
                     out_of_time = self._out_of_time(t_start)
+                    if self.step < cfg.train.niter and not out_of_time:
+                        feed.fetch()  # batch N+1 before the agreement: torchrun ranks never train a step one lacks
+                    agree_to_stop(self, feed)  # torchrun: a signal or bad batch on any rank stops all after this step
                     if self.step % cfg.logging.save_freq == 0 or self.step == cfg.train.niter or out_of_time \
-                    agree_to_stop(self)  # torchrun: a signal any rank got stops every rank after this step
                             or self.interrupted:
                         self.save()
                     if self.interrupted:
