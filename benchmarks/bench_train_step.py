@@ -60,21 +60,54 @@ def perceptual_trunk(device: torch.device | str = "cpu") -> tuple[torch.nn.Modul
         return trunk, "vgg19 conv5_4 with RANDOM weights (timing only: ImageNet VGG19 not on this machine)"
 
 
-def make_trainer(channels_last: bool, amp: str, quick: bool, run_dir: str, trunk: torch.nn.Module):
+LEGACY = ["runtime.share_d_forward=false", "runtime.adam=loop"]  # the step before issue 29 (+ legacy_ema_update)
+
+
+def legacy_ema_update(ema, model: torch.nn.Module) -> None:
+    """``ModelEMA.update`` before issue 29 (a ``lerp_`` per ``state_dict()`` entry), for the "legacy" rows."""
+    with torch.no_grad():
+        src = model.state_dict()
+        for name, value in ema.module.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.lerp_(src[name].detach().to(value.dtype), 1.0 - ema.decay)
+            else:
+                value.copy_(src[name])
+    ema.num_updates += 1
+
+
+def make_trainer(channels_last: bool, amp: str, quick: bool, run_dir: str, trunk: torch.nn.Module,
+                 fast: bool = True, ema: bool = False, model: str = "spsr", extra: tuple[str, ...] = ()):
+    """A stage-2 trainer for the benchmark. ``model``: "spsr" (SPSRNet, six terms, D + D_grad) or "esrgan" (the
+    ablation's variant (b): RRDBNet with L1 1e-2 + perceptual 1 + RaGAN 5e-3, D only). ``fast=False``: the
+    step as it was before issue 29 (four forwards per D, Adam's per-tensor loop, the per-tensor EMA update)."""
+    import types
+
     from spsr_lib.losses import PerceptualLoss
     from spsr_lib.train.config import load_config
     from spsr_lib.train.trainer import Trainer
 
     arch = ["model.nf=16", "model.nb=4", "model.gc=8", "discriminator.nf=16"] if quick else []
-    cfg = load_config(None, arch + [
+    m = ["model.nf=64", "model.nb=23", "model.gc=32"] if not quick else arch[:3]
+    generator = None
+    losses: list[str] = []
+    if model == "esrgan":
+        from spsr_lib.train.ablation import BY_NAME, BranchlessRRDB
+
+        nf, nb, gc = (int(x.split("=")[1]) for x in m)
+        losses = BY_NAME["esrgan"].overrides()
+        generator = lambda: BranchlessRRDB(3, 3, nf, nb, gc, 4)  # noqa: E731
+    cfg = load_config(None, arch + losses + [
         "data.batch_size=2", "data.patch_size=128", "loss.perceptual.weight=0", f"output_dir={run_dir}",
         f"runtime.channels_last={str(channels_last).lower()}", f"runtime.amp={amp}", "runtime.device=cpu",
-        "logging.tensorboard=false", "logging.progress=false"])
-    tr = Trainer(cfg, build_data=False)
+        "logging.tensorboard=false", "logging.progress=false", f"train.ema.enabled={str(ema).lower()}",
+        *([] if fast else LEGACY), *extra])
+    tr = Trainer(cfg, build_data=False, generator=generator)
     mf = torch.channels_last if channels_last else torch.contiguous_format
     tr.perceptual = PerceptualLoss(copy.deepcopy(trunk)).to(memory_format=mf)  # own copy: layouts differ
     tr.cfg.loss.perceptual.weight = 1.0
     tr.step = cfg.train.branch_pretrain.steps  # past the fusion-only phase: the whole G trains
+    if tr.ema is not None and not fast:
+        tr.ema.update = types.MethodType(legacy_ema_update, tr.ema)
     return tr
 
 
