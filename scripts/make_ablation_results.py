@@ -323,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.aggregate_only:
         args.work.mkdir(parents=True, exist_ok=True)
         print(f"[ablation] profile {args.profile}: {len(args.p['seeds'])} seed(s) x "
-              f"{len(args.variants or VARIANTS)} variant(s), {args.p['steps']} steps each; runs in {args.work}",
+              f"{len(args.variants or VARIANTS)} variant(s), {args.p['steps']} steps each (from {args.p['steps_from']}); "
+              f"runs in {args.work}",
               flush=True)
         from spsr_lib.run_info import run_info
 

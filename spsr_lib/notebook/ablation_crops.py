@@ -24,7 +24,7 @@ import torch
 
 from spsr_lib.ops.gradient import gradient_map
 
-RULE = ("non-overlapping {size}-px tiles of every Urban100 (026–075) SR image ({scale} px shaved), ranked by "
+RULE = ("non-overlapping {size}-px tiles of every SR image of the set ({scale} px shaved), ranked by "
         "|gradient-map L1 of {a} - that of {b}| against the HR image (M of Eq. 1, per RGB channel, [0, 1]); the "
         "{k} largest, at most one per image")
 
