@@ -5,9 +5,9 @@
 # Env: MODE (pilot | full, default pilot), STEPS (GAN-stage steps per pair; full default: the pilot's suggestion,
 # else the profile's), JOBS (pairs at once, default 3), BATCH / PATCH (default 4 / 64: the CPU recipe, so the
 # numbers stay comparable with a CPU run; larger ones make another experiment and go to another --out),
-# EVERY (pilot: evaluate every N steps, default 100), EXTRA (more arguments for make_ablation_results.py), PY.
-# A CPU dry run of the mechanics:
-#   EXTRA="--fast" DEVICE=cpu MODE=full bash scripts/ablation_gpu.sh /tmp/ablation_dry
+# EVERY (pilot: evaluate every N steps, default 100), RESULTS (results folder), EXTRA (more arguments for
+# make_ablation_results.py), PY. A CPU dry run of the mechanics (tiny networks, crops, seconds per pair):
+#   EXTRA="--fast --jobs 1" DEVICE=cpu MODE=full RESULTS=/tmp/ablation_dry/out bash scripts/ablation_gpu.sh /tmp/ablation_dry
 # Resumable like the CPU run: rerun the same command and finished pairs are skipped, unfinished ones resume.
 # With $OUT set (a lent device machine) the results folder and the logs are copied there.
 set -euo pipefail
@@ -18,8 +18,8 @@ MODE=${MODE:-pilot}
 read -r -a extra <<< "${EXTRA:-}"
 dev=(--device "${DEVICE:-cuda}" --threads 4 --set "data.batch_size=${BATCH:-4}" --set "data.patch_size=${PATCH:-64}"
      --set data.num_workers=2)
-results=data/ablation_results_v2
-if [ "${BATCH:-4}" != 4 ] || [ "${PATCH:-64}" != 64 ]; then
+results=${RESULTS:-data/ablation_results_v2}
+if [ -z "${RESULTS:-}" ] && { [ "${BATCH:-4}" != 4 ] || [ "${PATCH:-64}" != 64 ]; }; then
   results=data/ablation_results_v2_gpu_b${BATCH}_p${PATCH}   # another recipe: never mixed with the CPU one
 fi
 t0=$(date +%s)
