@@ -8,7 +8,8 @@ written to ``<run>/sr/<set>/<image>.png`` and, for a gradient-guided generator (
 of that same pass are kept (``branch_grad_l1`` beside ``bicubic_grad_l1``, ``branch_zero_change``,
 :mod:`spsr_lib.metrics.branch`). The image metrics are then computed from the saved files
 (``evaluate(sr_dir=...)``, bit-identical to evaluating the model: the SR image is uint8 either way), so the SR
-images of the sets in the profile's ``keep_sr`` (Urban100 (026–075)) remain for the crops chosen by rule
+images of the sets in the profile's ``keep_sr`` (Urban100 (026–075)) remain, for (b), (c) and (d), for the crops
+chosen by rule
 (:mod:`spsr_lib.notebook.ablation_crops`); the others are deleted after scoring.
 """
 
@@ -97,9 +98,11 @@ def evaluate_model(args, model, name: str | None, run: Path | None = None) -> di
             vals = [v[key] for v in per_image.values() if key in v]
             if vals:
                 method["mean"][label][key] = float(np.mean(vals))
+    # only (b), (c), (d) need their Urban100 (026–075) images (the crops by rule): about 100 MB per pair
+    keep = p.get("keep_sr", ()) if name in ("esrgan", "grad_loss", "spsr") else ()
     for folder, _ in folders:
         bench = load_benchmark_set(folder)
-        if bench.name not in p.get("keep_sr", ()):
+        if bench.name not in keep:
             shutil.rmtree(sr_root / bench.name, ignore_errors=True)
     return _relabel(ev, labels)
 
