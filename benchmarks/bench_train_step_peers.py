@@ -11,7 +11,8 @@ before issue 29: four forwards per discriminator, Adam's per-tensor loop, the pe
 behind ``runtime.share_d_forward=false, runtime.adam=loop``) and the new default step, plus the new step with
 ``runtime.adam=fused`` (an option: rounding-level differences). Rounds are interleaved (every row once per
 round), so background load hits all rows alike; the table gives the median s/iter and ratios against rows of
-the same run. The VGG19 trunk has RANDOM weights when the ImageNet ones are not here (same layers, same time).
+the same run, in wall time and in the process's CPU time (at 1 thread the CPU time is what the step costs
+whatever else runs on the machine; wall time also counts waits for a busy core). The VGG19 trunk has RANDOM weights when the ImageNet ones are not here (same layers, same time).
 
 Peers: traiNNer-redux is not on PyPI (``pip download traiNNer-redux``: no matching distribution). BasicSR's
 ESRGAN step joins the ESRGAN rounds when ``basicsr`` imports (``peer_basicsr.py``): run the script with a
@@ -43,6 +44,7 @@ import re
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     lr = torch.nn.functional.avg_pool2d(hr, 4)
     trunk, trunk_note = perceptual_trunk()
     times: dict[str, list[float]] = {name: [] for name in rows}
+    cpu: dict[str, list[float]] = {name: [] for name in rows}  # process CPU time: what another job's load leaves alone
     warm: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         trainers = {name: make_trainer(cl, amp, args.quick, f"{tmp}/{i}", trunk, fast=fast, ema=True, model=model,
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 arch = (16, 4, 8, 16) if args.quick else (64, 23, 32, 64)
                 trainers["esrgan fp32, BasicSR"] = peer = BasicSRStep(f"{tmp}/basicsr", *arch)
                 rows["esrgan fp32, BasicSR"] = ("esrgan", False, "none", False, ())
-                times["esrgan fp32, BasicSR"] = []
+                times["esrgan fp32, BasicSR"], cpu["esrgan fp32, BasicSR"] = [], []
                 peers = (f"BasicSR {peer.version} (PyPI sdist, in a separate virtualenv that sees the kit's torch; "
                          "ESRGANModel.optimize_parameters, fp32: it has no AMP; its step runs D five times)")
             except ImportError as e:
@@ -132,10 +135,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warm-up {name}: {warm[name]:.2f} s", flush=True)
         for r in range(rounds):
             for name, tr in trainers.items():
+                c0 = time.process_time()
                 times[name].append(one_step(tr, lr, hr))
+                cpu[name].append(time.process_time() - c0)
             print(f"round {r + 1}: " + ", ".join(f"{times[n][-1]:.2f}" for n in rows), flush=True)
     med = {name: statistics.median(t) for name, t in times.items()}
-    ratios = [{"row": a, "baseline": b, "ratio": med[b] / med[a]} for a, b in RATIOS if a in med and b in med]
+    med_cpu = {name: statistics.median(t) for name, t in cpu.items()}
+    ratios = [{"row": a, "baseline": b, "ratio": med[b] / med[a], "ratio_cpu": med_cpu[b] / med_cpu[a]}
+              for a, b in RATIOS if a in med and b in med]
     result = {
         "what": "stage-2 GAN steps, batch 2, HR 128, Adam, EMA 0.999; interleaved rounds, median s/iter",
         "model": "quick: nf16 nb4 gc8, D nf16" if args.quick else "paper: nf64 nb23 gc32, D nf64",
@@ -143,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": platform.processor() or platform.machine(), "note": args.note,
         "load_average": [load_start, os.getloadavg()[0]],
         "rows": [{"row": n, "model": rows[n][0], "channels_last": rows[n][1], "amp": rows[n][2], "new_step": rows[n][3],
-                  "extra": list(rows[n][4]), "median_s": med[n], "times_s": times[n], "warm_up_s": warm[n]} for n in rows],
+                  "extra": list(rows[n][4]), "median_s": med[n], "times_s": times[n], "median_cpu_s": med_cpu[n], "cpu_s": cpu[n],
+                  "warm_up_s": warm[n]} for n in rows],
         "ratios": ratios,
         "peers": "traiNNer-redux: not on PyPI (pip download traiNNer-redux: no matching distribution), not in "
                  f"the table; {peers}",
@@ -159,10 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# {result['what']}", "", f"`{cmd}`; {result['model']}; {trunk_note}; {args.threads} thread(s), "
              f"{rounds} rounds, torch {torch.__version__}; 1-min load average {load_start:.1f} at start, "
              f"{os.getloadavg()[0]:.1f} at end. {args.note}", "",
-             "| row | s/iter (median) | all rounds | warm-up step (s) |", "|---|---|---|---|"]
-    lines += [f"| {n} | {med[n]:.3f} | {', '.join(f'{t:.2f}' for t in times[n])} | {warm[n]:.1f} |" for n in rows]
-    lines += ["", "| row | vs | speed-up |", "|---|---|---|"]
-    lines += [f"| {r['row']} | {r['baseline']} | {r['ratio']:.2f}x |" for r in ratios]
+             "| row | wall s/iter (median) | all rounds | CPU s/iter (median) | warm-up step (s) |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {n} | {med[n]:.3f} | {', '.join(f'{t:.2f}' for t in times[n])} | {med_cpu[n]:.3f} | {warm[n]:.1f} |"
+              for n in rows]
+    lines += ["", "| row | vs | speed-up (wall) | speed-up (CPU time) |", "|---|---|---|---|"]
+    lines += [f"| {r['row']} | {r['baseline']} | {r['ratio']:.2f}x | {r['ratio_cpu']:.2f}x |" for r in ratios]
     lines += ["", f"Peers: {result['peers']}."]
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
