@@ -21,6 +21,7 @@ import torch
 from spsr_lib.losses import PerceptualLoss
 from spsr_lib.train.config import load_config
 from spsr_lib.train.ema import ModelEMA
+from spsr_lib.train.step import shares_d_forward
 from spsr_lib.train.trainer import Trainer
 
 TOL = {"none": 1e-5, "bf16": 1e-2}
@@ -104,8 +105,11 @@ def test_fast_step_matches_the_legacy_step(tmp_path, amp):
 
 
 @pytest.mark.parametrize("extra", [("loss.gan.kind=lsgan", "loss.gradient_gan.kind=hinge"),
-                                   ("train.d_update_ratio=2",), ("train.d_pause.threshold=100",)])
-def test_fast_step_matches_with_other_gan_kinds_ratio_and_pause(tmp_path, extra):
+                                   ("train.d_update_ratio=2",), ("train.d_pause.threshold=100",),
+                                   ("train.branch_pretrain.steps=5",), ("runtime.amp=fp16",)])
+def test_fast_step_matches_with_other_gan_kinds_ratio_pause_pretrain_and_scaler(tmp_path, extra):
+    """GAN kinds that ignore D(real) in G's term; steps without a G update; a paused D; the fusion-only phase
+    (G's backward reaches only the trainable groups); fp16 with its GradScaler (both losses scaled)."""
     compare(_run(_trainer(tmp_path, "f", True, *extra), 2), _run(_trainer(tmp_path, "l", False, *extra), 2),
             FP32_REL)
 
@@ -132,6 +136,14 @@ def test_fused_adam_option_within_its_stated_tolerance(tmp_path):
     compare((fused[0][:1], fused[1][:2]), (legacy[0][:1], legacy[1][:2]), FP32_REL)
     for name, value in legacy[0][1].items():
         assert fused[0][1][name] == pytest.approx(value, rel=1e-3, abs=1e-4), name  # mean logits sit near 0
+
+
+def test_no_sharing_under_cuda_graphs(tmp_path):
+    """graph_step captures the four-forward step (the one checked under capture on a GPU)."""
+    tr = _trainer(tmp_path, "f", True)
+    assert shares_d_forward(tr, tr.D, True) and not shares_d_forward(tr, tr.D, False)
+    tr.cfg.runtime.cuda_graphs = True
+    assert not shares_d_forward(tr, tr.D, True)
 
 
 def test_spectral_norm_step_is_unchanged(tmp_path):
