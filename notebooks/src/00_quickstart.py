@@ -144,7 +144,7 @@ plots.metric_bars({k: {m: v for m, v in row.items() if m in ("PSNR (dB)", "SSIM"
                    if k != "HR"});
 
 # %% [markdown]
-# Enlarged crops of the eyes (the box in the top row): bicubic, SPSR and HR. The line under the figure compares
+# Enlarged crops of the face (the box in the top row): bicubic, SPSR and HR. The line above the figure compares
 # the two results in this crop with numbers, so read the picture against it.
 
 # %%

@@ -75,7 +75,7 @@ print(spsr_lib.run_info(mode=MODE))
 #   features (after RRDBs 5, 10, 15 and 20);
 # - the **fusion** block merges the branch's HR feature with the SR branch's HR feature into the image.
 #
-# The official numbers (counted from the authors' code) are in the right column.
+# The official numbers (counted from the authors' code) follow the word "official" on each line.
 
 # %% tags=["nbval-check-output"]
 model = spsr_lib.SPSRNet()  # the paper's size; freshly initialised (shapes and counts only)
@@ -136,7 +136,7 @@ print("outputs: sr", sym(tuple(out.sr.shape)), "grad_sr", sym(tuple(out.grad_sr.
 # %% [markdown]
 # ## 3. What the branch predicts
 #
-# The branch is trained (branch pixel loss, weight 0.5) towards the gradient map of the HR image, computed with
+# The branch is trained (branch pixel loss: the paper's weight 0.5, the demo's stage 2b 2) towards the gradient map of the HR image, computed with
 # padding 1. The weights are the kit's demo weights (or `SPSR_WEIGHTS=/path/to/spsr.pth`); without either, an
 # untrained network runs and the maps are noise.
 #
@@ -184,8 +184,8 @@ display(Markdown(
     + ("With so small a difference the branch's map and M(bicubic) look alike in the crops: thin HR edges such as "
        "eyelashes stay soft in both. " if abs(gain) < 0.05 else "")
     + "This is where the kit's demo falls short of the paper: a 2 M-parameter model and a short CPU GAN stage leave "
-    "the branch a small correction of M(bicubic) (trained on its own L1 for a few hundred steps, it stays within 6 % "
-    "of M(bicubic) on Set5; the model card has the runs). The paper trains the branch for 5×10⁵ GPU iterations; "
+    "the branch a small correction of M(bicubic) (in a probe that trained the branch alone on its own L1 for a few "
+    "hundred steps, it stayed within 6 % of M(bicubic) on Set5; the model card has the runs). The paper trains the branch for 5×10⁵ GPU iterations; "
     "load the authors' `spsr.pth` (`SPSR_WEIGHTS`) to see its map here: the kit has not measured it, as the file "
     "is not shipped."))
 

@@ -100,7 +100,8 @@ for term in ("pixel", "perceptual", "gan", "gradient_pixel", "gradient_gan", "br
 # A variant is a list of overrides: every generator term switched off, then the variant's own weights (later
 # overrides win), on top of one recipe shared by all (`configs/demo_x4_small_budget.yaml` plus the script's
 # `RECIPE`: learning rates, the low-frequency term, the perceptual layers). The variants of one backbone start
-# from the same stage-1 (L1) network: (a)-(d) from the shipped RRDBNet, (e)-(f) from an SRResNet the script
+# from the same stage-1 (L1) network: (a)-(d) from the RRDBNet stage 1 shipped until 2026-12-04 (nf 24, nb 6, no
+# residual; `--profile cpu`), (e)-(f) from an SRResNet the script
 # pre-trains once. (a)-(c) and (e) have no gradient branch; (d) is SPSRNet and (f) wraps SRResNet in
 # `spsr_lib.models.guidance.GradientGuidedSR`; both start with an identity fusion
 # (`spsr_lib.train.warm_start`), so that all variants of a backbone output the same image at step 0. Within a
@@ -200,7 +201,8 @@ if doc is not None:
 #
 # The training curves of the median seed of every variant (the seed whose mean LPIPS is the median of the
 # three; its crops are shown in section 6), as the weighted terms enter the sum, on a log scale. The GAN
-# variants start from the stage-1 network, so their pixel term starts low; the discriminator terms `l_d` and
+# variants' pixel term is weighted 1e-2 (the paper's), hence about 100 times below (a)'s L1 although every variant
+# starts from the same stage-1 network; the discriminator terms `l_d` and
 # `l_d_grad` show whether D and D_grad keep up with the generator. (a) logs only its L1 term.
 
 # %%
@@ -253,12 +255,16 @@ if doc is not None:
 if doc is not None:
     gan = [k for k in next(iter(scenes.values())) if k[:3] in ("(b)", "(c)", "(d)")]
     lines, all_diffs = [], [0.0]
+
+    def grey(x):  # the crops are float RGB in [0, 1] (spsr_lib.read_image); grey levels are 0..255
+        return x.astype(float) * (255.0 if x.dtype.kind == "f" else 1.0)
+
     for image, crops in scenes.items():
         pairs = [(a, b) for i, a in enumerate(gan) for b in gan[i + 1:] if a in crops and b in crops]
-        diffs = {f"{a[:3]} vs {b[:3]}": np.abs(crops[a].astype(float) - crops[b].astype(float)).mean() for a, b in pairs}
+        diffs = {f"{a[:3]} vs {b[:3]}": np.abs(grey(crops[a]) - grey(crops[b])).mean() for a, b in pairs}
         all_diffs += list(diffs.values())
-        to_l1 = np.mean([np.abs(crops[g].astype(float) - crops[next(k for k in crops if k.startswith("(a)"))]
-                                .astype(float)).mean() for g in gan if g in crops])
+        to_l1 = np.mean([np.abs(grey(crops[g]) - grey(crops[next(k for k in crops if k.startswith("(a)"))])).mean()
+                         for g in gan if g in crops])
         lines.append(f"- {image}: " + ", ".join(f"{k} {v:.2f}" for k, v in diffs.items())
                      + f"; the GAN variants against (a) L1: {to_l1:.2f} on average")
     largest = max(all_diffs)

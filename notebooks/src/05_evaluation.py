@@ -263,8 +263,8 @@ if said:
                      "on 2 CPU cores (T91/BSD200 crops, 64 px), the paper's a 24.8 M-parameter one trained for 5×10⁵ "
                      "iterations on DIV2K on GPUs. "
                      + (f"Against the paper's SPSR its PSNR is {min(psnr_gaps):+.2f} to {max(psnr_gaps):+.2f} dB and its "
-                        "LPIPS " + ("lies between bicubic's and the paper's on every set: a model this small and short "
-                                    "trades less fidelity for texture. " if all(lpips_between) else
+                        "LPIPS " + ("lies between bicubic's and the paper's on every set: a model this small and this short "
+                                    "gets part of the way from bicubic to the paper in LPIPS. " if all(lpips_between) else
                                     "is not everywhere between bicubic's and the paper's. ") if psnr_gaps else "")
                      + ("PI stays n/a until NIQE's and Ma's model files are installed (section 5)."
                         if "pi" in ev.unavailable or not FULL else "")))

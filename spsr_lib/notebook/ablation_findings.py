@@ -34,17 +34,22 @@ def _component_line(doc: dict, key: str, new: str, base: str) -> str | None:
     if new not in doc["results"] or base not in doc["results"]:
         return None
     comp = paper_ablation.COMPONENTS[key]
-    parts, tally = [], []
+    parts, tally, names = [], [], []
     for metric in ("lpips", "grad_l1", "dists"):
         cs = cells(doc, new, base, metric)
         if cs:
             better, worse = sum(c.significant for c in cs), sum(c.worse for c in cs)
             tally.append((better, worse))
+            names.append(METRICS[metric][0])
             parts.append(f"{METRICS[metric][0]} {count_text(cs)}")
     if not tally:
         return None
     better, worse = sum(b for b, _ in tally), sum(w for _, w in tally)
-    if better and not worse:
+    silent = [name for name, (b, w) in zip(names, tally) if not b and not w]
+    if better and not worse and silent:  # e.g. structure better, LPIPS within the noise: not the whole claim
+        agree = (f"**partly agrees** with the paper on this budget ({', '.join(silent)} within the seed noise "
+                 "on every set)")
+    elif better and not worse:
         agree = "**agrees** with the paper on this budget"
     elif worse and not better:
         agree = "**does not reproduce** the paper's claim on this budget (worse beyond the noise, never better)"

@@ -156,3 +156,16 @@ def test_the_crops_chosen_by_rule_are_summed_up():
     assert "(d) is the closer on 1 of 2 tiles" in text
     assert "img_030 at (4, 100): (d) closer to M(HR) (gradient L1 (b) 0.0500, (d) 0.0400)" in text
     assert "img_031 at (4, 100): (b) closer to M(HR)" in text
+
+
+def test_a_component_better_on_one_metric_and_silent_on_the_other_only_partly_agrees():
+    doc = second_edition()
+    # (c) better than (b) on gradient L1 beyond the noise, LPIPS equal: the paper claims both, so only "partly"
+    set_metric(doc, "grad_loss", "lpips", MEANS["esrgan"]["lpips"])
+    shows = ar.what_this_shows(doc)
+    line = next(x for x in shows.splitlines() if "((c) " in x and "against (b)" in x or "(c) against (b)" in x)
+    assert "**partly agrees**" in line and "LPIPS within the seed noise" in line, line
+    # both metrics better: plain agreement
+    shows = ar.what_this_shows(second_edition())
+    line = next(x for x in shows.splitlines() if "(c) against (b)" in x or ("(c)" in x and "against (b)" in x))
+    assert "**agrees**" in line and "partly" not in line, line
