@@ -169,9 +169,11 @@ if doc is not None:
                              notes=["bicubic: one deterministic value, no seeds"]))
 
 # %% [markdown]
-# The same means as bars, with the seed standard deviation as error bars, for the three numbers the
-# comparison turns on: LPIPS, PSNR and gradient L1. Overlapping error bars mean the seeds do not separate
-# the two variants.
+# The same means as bars for the three numbers the comparison turns on (LPIPS, PSNR and gradient L1), one
+# row of panels per backbone, so that each Δ is against that backbone's first variant ((a) for the RRDBNet
+# rows, (e) for the SRResNet ones). On an axis from zero the seed standard deviations (the tables above)
+# would be error bars too small to see, so the bars leave them out: whether a gap exceeds 2× the seed std
+# is what the verdict below decides.
 
 # %%
 BAR_METRICS = ("lpips", "psnr_standard", "grad_l1")
@@ -192,9 +194,12 @@ def bar_table(doc: dict, set_name: str) -> tuple[dict, dict]:
 
 if doc is not None:
     for set_name in ablation_report.sets(doc):
-        means, stds = bar_table(doc, set_name)
-        plots.metric_bars(means, errors=stds, decimals=DECIMALS, panel=4.0,
-                          title=f"{set_name}: mean ± std over {len(doc['seeds'])} seed(s)")
+        means, _ = bar_table(doc, set_name)
+        for backbone, first in (("RRDBNet", ("(a)", "(b)", "(c)", "(d)")), ("SRResNet", ("(e)", "(f)"))):
+            rows = {k: v for k, v in means.items() if k.startswith(first)}
+            if rows:
+                plots.metric_bars(rows, decimals=DECIMALS, panel=4.0,
+                                  title=f"{set_name}, {backbone} variants: mean over {len(doc['seeds'])} seed(s)")
 
 # %% [markdown]
 # ## 5. Loss curves
@@ -403,7 +408,7 @@ if doc is not None:
 # - PSNR/SSIM measure fidelity, LPIPS perceptual distance, the gradient-map error structure; the colour
 #   shift catches a drifting GAN stage.
 # - A difference between two variants means something only when it is larger than the spread between seeds:
-#   the tables show mean ± std, the bars show it as error bars, and the verdict applies the 2× std rule.
+#   the tables show mean ± std and the verdict applies the 2× std rule (the bars show the means only).
 # - The fast mode checks the mechanics; the committed file (or your own run, via `SPSR_ABLATION_RESULTS`)
 #   holds the experiment.
 #
