@@ -301,7 +301,7 @@ def metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str]
                       + (f"\nΔ {v - vals[0]:+.{dec}f}" if k else "") for k, (v, e) in enumerate(zip(vals, errs))]
             ax.bar_label(bars, labels=labels, fontsize=7, padding=2)
             lo, hi = min(min(v - e for v, e in zip(vals, errs)), 0.0), max(max(v + e for v, e in zip(vals, errs)), 0.0)
-            ax.set_ylim(lo * 1.25, hi * 1.3 or 1.0)  # from zero, with room for the labels
+            ax.set_ylim(lo * 1.25, hi * 1.4 or 1.0)  # from zero, with room for the two-line labels
         ax.set_xticks(range(len(methods)))
         ax.set_xticklabels(methods, rotation=30, ha="right", fontsize=8)
         arrow = "lower is better" if metric.lower().replace(" ", "_") in LOWER_IS_BETTER else "higher is better"

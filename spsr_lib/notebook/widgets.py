@@ -37,8 +37,8 @@ __all__ = [
 
 # the line every slider of the course shows above itself (notebook readers open the file without a kernel)
 STORED_NOTE = ("*The slider below shows a stored picture; it moves, and the pickers change the image, once this "
-               "cell has run in a live kernel (Run ▸ Run All Cells). The static figure under it is the same "
-               "comparison for readers without a kernel.*")
+               "cell has run in a live kernel (Run ▸ Run All Cells). The static figure under it shows the same "
+               "images side by side for readers without a kernel.*")
 
 
 # --------------------------------------------------------------------------------------------------
