@@ -96,9 +96,13 @@ def _check_finite(tr: TrainerView, terms: dict[str, Tensor]) -> dict[str, float]
     return dict(zip(names, host))
 
 
-def _optimise(tr: TrainerView, loss: Tensor, module: torch.nn.Module, optimizer) -> None:
+def _optimise(tr: TrainerView, loss: Tensor, optimizer, inputs: list[Tensor] | None = None,
+              retain: bool = False) -> None:
+    """Clear ``optimizer``'s gradients and backpropagate ``loss`` (scaled); with ``inputs`` the gradients
+    accumulate into those tensors only (the shared-D step, below), with ``retain`` the graph stays for a later
+    backward."""
     optimizer.zero_grad(set_to_none=True)
-    tr.scaler.scale(loss).backward()
+    tr.scaler.scale(loss).backward(inputs=inputs, retain_graph=retain)
 
 
 def step_plan(tr: TrainerView, step: int) -> tuple[str | None, bool]:
@@ -115,7 +119,7 @@ def psnr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
     with tr.autocast():
         sr = tr.G_forward(lr)
     terms = {"l_pixel": pix.weight * pixel_loss(sr.float(), hr, pix.kind)}
-    _optimise(tr, terms["l_pixel"], tr.G, tr.opt_G)
+    _optimise(tr, terms["l_pixel"], tr.opt_G)
     return terms
 
 
@@ -152,11 +156,6 @@ def shares_d_forward(tr: TrainerView, net: torch.nn.Module | None, update_g: boo
     rt = tr.cfg.runtime
     return (net is not None and update_g and rt.share_d_forward and not rt.cuda_graphs
             and not any(parametrize.is_parametrized(m) for m in net.modules()))
-
-
-def _backward_into(tr: TrainerView, loss: Tensor, params: list[Tensor], retain: bool) -> None:
-    """Backward of ``loss`` that accumulates into ``params`` only (the rest of the graph gets no ``.grad``)."""
-    tr.scaler.scale(loss).backward(inputs=params, retain_graph=retain)
 
 
 def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
@@ -208,7 +207,7 @@ def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
     if update_g and terms:
         terms["l_g_total"] = sum(terms.values())
         if not shared:
-            _optimise(tr, terms["l_g_total"], tr.G, tr.opt_G)
+            _optimise(tr, terms["l_g_total"], tr.opt_G)
 
     d_pairs = [("d", tr.D, tr.opt_D, sr, hr, w.gan.kind), ("d_grad", tr.D_grad, tr.opt_D_grad, sr_m2, hr_m2,
                                                               w.gradient_gan.kind)]
@@ -230,13 +229,11 @@ def spsr_backward(tr: TrainerView, lr: Tensor, hr: Tensor) -> dict[str, Tensor]:
         if paused:
             opt.zero_grad(set_to_none=True)  # nothing of the last update lingers
         elif tag in shared:  # the graph stays for G's backward, which runs last and frees it
-            opt.zero_grad(set_to_none=True)
-            _backward_into(tr, terms[f"l_{tag}"], list(net.parameters()), retain=True)
+            _optimise(tr, terms[f"l_{tag}"], opt, inputs=list(net.parameters()), retain=True)
         else:
-            _optimise(tr, terms[f"l_{tag}"], net, opt)
+            _optimise(tr, terms[f"l_{tag}"], opt)
     if shared and "l_g_total" in terms:  # G's loss reaches G's weights only, not the Ds that saw SR
-        tr.opt_G.zero_grad(set_to_none=True)
-        _backward_into(tr, terms["l_g_total"], [p for p in tr.G.parameters() if p.requires_grad], retain=False)
+        _optimise(tr, terms["l_g_total"], tr.opt_G, inputs=[p for p in tr.G.parameters() if p.requires_grad])
     return terms
 
 
